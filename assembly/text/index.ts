@@ -1,0 +1,5 @@
+// Text pipeline Wasm module: cleaning, de-duplication, scrubbing, BPE and WordPiece.
+// Entry point for `asc --target text`; each part lives in its own file and is re-exported here.
+export function abiVersion(): i32 {
+  return 1;
+}

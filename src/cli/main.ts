@@ -1,0 +1,26 @@
+// The `webtrain` command. Each sub-command lives in its own module and registers itself here.
+import { Command } from 'commander';
+import { useNodePlatform } from '../platform/node.js';
+import { WebtrainError } from '../errors.js';
+import { registerInfo } from './info.js';
+
+useNodePlatform();
+
+const program = new Command('webtrain')
+  .description('Train and study language models on WebGPU')
+  .version('0.1.0')
+  .showHelpAfterError();
+
+registerInfo(program);
+
+program.parseAsync(process.argv).then(
+  () => process.exit(process.exitCode ?? 0),
+  (err: unknown) => {
+    if (err instanceof WebtrainError) {
+      console.error(`webtrain: ${err.message}`);
+      process.exit(2);
+    }
+    console.error(err);
+    process.exit(1);
+  },
+);
