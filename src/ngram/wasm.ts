@@ -7,5 +7,5 @@ export type NgramWasm = Awaited<ReturnType<typeof instantiate>>;
 let instance: Promise<NgramWasm> | null = null;
 
 export function ngramWasm(): Promise<NgramWasm> {
-  return (instance ??= WebAssembly.compile(bytes as BufferSource).then((m) => instantiate(m, {})));
+  return (instance ??= WebAssembly.compile(bytes as BufferSource).then((m) => instantiate(m, { env: {} })));
 }

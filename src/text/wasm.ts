@@ -9,5 +9,5 @@ let instance: Promise<TextWasm> | null = null;
 
 /** The module's exports, instantiated once per process (or page). */
 export function textWasm(): Promise<TextWasm> {
-  return (instance ??= WebAssembly.compile(bytes as BufferSource).then((m) => instantiate(m, {})));
+  return (instance ??= WebAssembly.compile(bytes as BufferSource).then((m) => instantiate(m, { env: {} })));
 }

@@ -1,0 +1,53 @@
+// Strided copy with type conversion: dst[i] = cast(src[offset + sum_d idx_d * stride_d]).
+// Makes views contiguous and casts between f32, f16 and bf16 (bf16 = packed pairs in u32,
+// rounded to nearest even on store). Rank <= 6; each thread writes two consecutive
+// outputs, so a packed bf16 word is written whole by one thread.
+// Spec: alias IN, OUT (storage element types); flags IN_BF16, OUT_BF16.
+
+struct Params { n: u32, rank: u32, offset: u32, _pad: u32, shape: array<vec4<u32>, 2>, strides: array<vec4<u32>, 2> }
+@group(0) @binding(0) var<uniform> p: Params;
+#if IN_BF16
+@group(0) @binding(1) var<storage, read> src: array<u32>;
+fn load(i: u32) -> f32 { let w = src[i >> 1u]; return bitcast<f32>(select(w << 16u, w & 0xffff0000u, (i & 1u) == 1u)); }
+#else
+@group(0) @binding(1) var<storage, read> src: array<IN>;
+fn load(i: u32) -> f32 { return f32(src[i]); }
+#endif
+#if OUT_BF16
+@group(0) @binding(2) var<storage, read_write> dst: array<u32>;
+#else
+@group(0) @binding(2) var<storage, read_write> dst: array<OUT>;
+#endif
+
+fn bf16_bits(x: f32) -> u32 {
+  let u = bitcast<u32>(x);
+  if ((u & 0x7fffffffu) > 0x7f800000u) { return (u >> 16u) | 0x40u; }
+  return (u + 0x7fffu + ((u >> 16u) & 1u)) >> 16u;
+}
+
+fn source_index(i: u32) -> u32 {
+  var rem = i;
+  var at = p.offset;
+  for (var d = i32(p.rank) - 1; d >= 0; d--) {
+    let size = p.shape[d / 4][d % 4];
+    at += (rem % size) * p.strides[d / 4][d % 4];
+    rem /= size;
+  }
+  return at;
+}
+
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = 2u * (gid.x + gid.y * nwg.x * 256u);
+  if (i >= p.n) { return; }
+  let a = load(source_index(i));
+  let has_b = i + 1u < p.n;
+  var b = 0.0;
+  if (has_b) { b = load(source_index(i + 1u)); }
+#if OUT_BF16
+  dst[i >> 1u] = bf16_bits(a) | (bf16_bits(b) << 16u);
+#else
+  dst[i] = OUT(a);
+  if (has_b) { dst[i + 1u] = OUT(b); }
+#endif
+}

@@ -1,0 +1,153 @@
+// Forward tensor ops that are not model-specific: copies and casts, elementwise math
+// with broadcasting, and reductions along an axis. All are recorded, not run: the
+// scheduler submits them with the rest of the step.
+import copyWgsl from '../../shaders/copy.wgsl';
+import elementwiseWgsl from '../../shaders/elementwise.wgsl';
+import reduceWgsl from '../../shaders/reduce.wgsl';
+import { type Kernel, type Param, f32 } from '../gpu/device.js';
+import type { Spec } from '../gpu/specialise.js';
+import { grid1d } from '../gpu/grid.js';
+import { ShapeError } from '../errors.js';
+import type { DType } from './dtype.js';
+import { Tensor, type Shape, numel } from './tensor.js';
+
+const COPY: Kernel = { name: 'copy', source: copyWgsl };
+const ELEMENTWISE: Kernel = { name: 'elementwise', source: elementwiseWgsl };
+const REDUCE: Kernel = { name: 'reduce', source: reduceWgsl };
+
+/** Storage spec for a float dtype in kernels that read/write it as `alias`. */
+export function floatSpec(dtype: DType, name = 'T'): Spec {
+  if (dtype === 'f16') return { enable: ['f16'], alias: { [name]: 'f16' } };
+  if (dtype === 'f32') return { alias: { [name]: 'f32' } };
+  throw new ShapeError(`this op takes f32 or f16 tensors, got ${dtype}; cast() it first`);
+}
+
+function merge(...specs: Spec[]): Spec {
+  const out: Spec = { enable: [], alias: {}, const: {}, flags: [] };
+  for (const s of specs) {
+    for (const e of s.enable ?? []) if (!out.enable!.includes(e)) out.enable!.push(e);
+    Object.assign(out.alias!, s.alias);
+    Object.assign(out.const!, s.const);
+    out.flags!.push(...(s.flags ?? []));
+  }
+  return out;
+}
+export { merge as mergeSpecs };
+
+/** A contiguous copy of `x`, converted to `dtype` (f32, f16 or bf16). */
+export function cast(x: Tensor, dtype: DType): Tensor {
+  const floats: DType[] = ['f32', 'f16', 'bf16'];
+  if (!floats.includes(x.dtype) || !floats.includes(dtype)) {
+    if (x.dtype !== dtype) throw new ShapeError(`cannot cast ${x.dtype} to ${dtype}`);
+  }
+  if (x.rank > 8) throw new ShapeError(`copy supports rank <= 8, got rank ${x.rank}`);
+  const out = Tensor.empty(x.gpu, x.shape, dtype);
+  const n = x.size;
+  const storage = (d: DType) => (d === 'f16' ? 'f16' : d === 'u32' ? 'u32' : d === 'i32' ? 'i32' : 'f32');
+  const spec: Spec = {
+    enable: x.dtype === 'f16' || dtype === 'f16' ? ['f16'] : [],
+    alias: { IN: storage(x.dtype), OUT: storage(dtype) },
+    flags: [...(x.dtype === 'bf16' ? ['IN_BF16'] : []), ...(dtype === 'bf16' ? ['OUT_BF16'] : [])],
+  };
+  const pad = (v: readonly number[]) => [...v, ...Array(8 - v.length).fill(1)];
+  const params: Param[] = [n, x.rank, x.offset, 0, ...pad(x.shape), ...pad(x.strides)];
+  x.gpu.dispatch(COPY, spec, [x.buffer, out.buffer], params, grid1d(Math.ceil(n / 2)));
+  return out;
+}
+
+/** A contiguous copy with the same dtype. */
+export function contiguous(x: Tensor): Tensor {
+  return cast(x, x.dtype);
+}
+
+export const OPS = {
+  add: 0, sub: 1, mul: 2, div: 3, scale: 4, addScalar: 5, relu: 6, exp: 7, log: 8, sqrt: 9, square: 10, neg: 11,
+  tanh: 12, maximum: 14,
+} as const;
+type BinaryOp = 'add' | 'sub' | 'mul' | 'div' | 'maximum';
+type UnaryOp = 'scale' | 'addScalar' | 'relu' | 'exp' | 'log' | 'sqrt' | 'square' | 'neg' | 'tanh';
+
+/** The shape both operands broadcast to (numpy rules). */
+export function broadcastShape(a: Shape, b: Shape): number[] {
+  const r = Math.max(a.length, b.length);
+  const out: number[] = [];
+  for (let i = 0; i < r; i++) {
+    const da = a[a.length - r + i] ?? 1;
+    const db = b[b.length - r + i] ?? 1;
+    if (da !== db && da !== 1 && db !== 1) throw new ShapeError(`shapes [${a}] and [${b}] do not broadcast`);
+    out.push(da === 1 ? db : da);
+  }
+  return out;
+}
+
+function broadcastStrides(x: Tensor, shape: Shape): number[] {
+  const r = shape.length;
+  return shape.map((d, i) => {
+    const j = x.rank - r + i;
+    return j < 0 || x.shape[j] === 1 ? 0 : x.strides[j];
+  });
+}
+
+function pad4(v: readonly number[], fill: number): number[] {
+  return [...Array(4 - v.length).fill(fill), ...v];
+}
+
+function elementwise(op: number, a: Tensor, b: Tensor | null, s: number): Tensor {
+  if (b && a.dtype !== b.dtype) throw new ShapeError(`operands have different dtypes (${a.dtype}, ${b.dtype})`);
+  let shape = b ? broadcastShape(a.shape, b.shape) : [...a.shape];
+  const out = Tensor.empty(a.gpu, shape, a.dtype);
+  const n = out.size;
+  let sa = broadcastStrides(a, shape);
+  let sb = b ? broadcastStrides(b, shape) : shape.map(() => 0);
+  if (shape.length > 4) {
+    // Same-shape contiguous operands are one flat run of elements.
+    if (!a.isContiguous || (b && (!b.isContiguous || b.size !== n)) || a.size !== n) {
+      out.dispose();
+      throw new ShapeError(`elementwise ops support rank <= 4 for broadcast or strided operands, got [${shape}]`);
+    }
+    shape = [n];
+    sa = [1];
+    sb = [b ? 1 : 0];
+  }
+  const params: Param[] = [n, 4, f32(s), a.offset, b?.offset ?? 0, 0, 0, 0, ...pad4(shape, 1), ...pad4(sa, 0), ...pad4(sb, 0)];
+  const spec = merge(floatSpec(a.dtype), { const: { OP: op }, flags: b ? ['BINARY'] : [] });
+  a.gpu.dispatch(ELEMENTWISE, spec, b ? [a.buffer, b.buffer, out.buffer] : [a.buffer, out.buffer], params, grid1d(n));
+  return out;
+}
+
+export function binary(op: BinaryOp, a: Tensor, b: Tensor): Tensor {
+  return elementwise(OPS[op], a, b, 0);
+}
+
+export function unary(op: UnaryOp, a: Tensor, scalar = 0): Tensor {
+  return elementwise(OPS[op], a, null, scalar);
+}
+
+export const add = (a: Tensor, b: Tensor) => binary('add', a, b);
+export const sub = (a: Tensor, b: Tensor) => binary('sub', a, b);
+export const mul = (a: Tensor, b: Tensor) => binary('mul', a, b);
+export const div = (a: Tensor, b: Tensor) => binary('div', a, b);
+export const scale = (a: Tensor, s: number) => unary('scale', a, s);
+
+export type ReduceOp = 'sum' | 'mean' | 'max';
+
+/** Reduces along `axis`; the axis is kept with size 1 when `keepDims`. */
+export function reduce(op: ReduceOp, x: Tensor, axis: number, keepDims = false): Tensor {
+  const ax = (axis + x.rank) % x.rank;
+  if (!(ax >= 0 && ax < x.rank)) throw new ShapeError(`axis ${axis} is out of range for rank ${x.rank}`);
+  const xc = x.isContiguous && !x.offset ? x : contiguous(x);
+  const outer = numel(x.shape.slice(0, ax));
+  const len = x.shape[ax];
+  const inner = numel(x.shape.slice(ax + 1));
+  const shape = keepDims ? x.shape.map((d, i) => (i === ax ? 1 : d)) : x.shape.filter((_, i) => i !== ax);
+  const out = Tensor.empty(x.gpu, shape, x.dtype);
+  const rows = inner === 1;
+  const spec = merge(floatSpec(x.dtype), { const: { OP: { sum: 0, mean: 1, max: 2 }[op] }, flags: rows ? ['ROWS'] : [] });
+  x.gpu.dispatch(REDUCE, spec, [xc.buffer, out.buffer], [outer, len, inner, 0], rows ? grid1d(outer, 1) : grid1d(outer * inner));
+  if (xc !== x) xc.dispose();
+  return out;
+}
+
+export const sum = (x: Tensor, axis: number, keepDims = false) => reduce('sum', x, axis, keepDims);
+export const mean = (x: Tensor, axis: number, keepDims = false) => reduce('mean', x, axis, keepDims);
+export const max = (x: Tensor, axis: number, keepDims = false) => reduce('max', x, axis, keepDims);

@@ -1,0 +1,123 @@
+import { testGpu, randn, maxRelErr } from '../helpers/gpu.js';
+import { Tensor } from '../../src/tensor/tensor.js';
+import { add, mul, sub, div, unary, cast, contiguous, reduce, binary } from '../../src/tensor/ops.js';
+import { ShapeError } from '../../src/errors.js';
+import { fromBf16Bits, toBf16Bits, toF16Bits, fromF16Bits } from '../../src/tensor/dtype.js';
+
+const gpu = await testGpu();
+const dtypes = gpu.caps.f16 ? (['f32', 'f16'] as const) : (['f32'] as const);
+const tol = { f32: 1e-5, f16: 2e-3 };
+/** Values as the GPU holds them in `dtype`, so references start from the same inputs. */
+const held = (x: Float64Array, dtype: 'f32' | 'f16') => x.map((v) => (dtype === 'f16' ? fromF16Bits(toF16Bits(v)) : Math.fround(v)));
+
+test('upload and download round trip in every dtype, with f16/bf16 rounding as on the host', async () => {
+  const x = randn(17 * 3, 5);
+  for (const dtype of ['f32', 'bf16', ...(gpu.caps.f16 ? ['f16' as const] : [])] as const) {
+    const t = Tensor.from(gpu, x, [17, 3], dtype);
+    const back = await t.toArray();
+    const expect_ = Array.from(x, (v) => (dtype === 'bf16' ? fromBf16Bits(toBf16Bits(v)) : dtype === 'f16' ? fromF16Bits(toF16Bits(v)) : Math.fround(v)));
+    expect(Array.from(back)).toEqual(expect_);
+    t.dispose();
+  }
+});
+
+test('cast between f32, bf16 and f16 rounds to nearest even on the GPU exactly like the host', async () => {
+  const x = [...randn(33, 2)].map((v) => v * 1000).concat([1 + 2 ** -8, 1 + 3 * 2 ** -8, -0, 65504, 1e-6]);
+  const t = Tensor.from(gpu, x, [x.length]);
+  const b = cast(t, 'bf16');
+  expect(Array.from(await b.toArray())).toEqual(x.map((v) => fromBf16Bits(toBf16Bits(v))));
+  const back = cast(b, 'f32');
+  expect(Array.from(await back.toArray())).toEqual(x.map((v) => fromBf16Bits(toBf16Bits(v))));
+  if (gpu.caps.f16) {
+    const h = cast(t, 'f16');
+    expect(Array.from(await h.toArray())).toEqual(x.map((v) => fromF16Bits(toF16Bits(v))));
+    h.dispose();
+  }
+  [t, b, back].forEach((z) => z.dispose());
+});
+
+test('strided views (transpose, slice) become contiguous with the right values', async () => {
+  const [B, M, N] = [3, 5, 7];
+  const x = randn(B * M * N, 3);
+  const t = Tensor.from(gpu, x, [B, M, N]);
+  const v = t.transpose(0, 2).slice(1, 1, 4); // [N, 3, B] from m = 1..3
+  const got = await contiguous(v).toArray();
+  const want: number[] = [];
+  for (let n = 0; n < N; n++) for (let m = 1; m < 4; m++) for (let b = 0; b < B; b++) want.push(Math.fround(x[(b * M + m) * N + n]));
+  expect(Array.from(got)).toEqual(want);
+  v.dispose(); t.dispose();
+});
+
+for (const dtype of dtypes) {
+  test(`binary ops broadcast like numpy (${dtype})`, async () => {
+    const a = held(randn(4 * 1 * 6, 7), dtype), b = held(randn(3 * 6, 8), dtype);
+    const ta = Tensor.from(gpu, a, [4, 1, 6], dtype), tb = Tensor.from(gpu, b, [3, 6], dtype);
+    const cases = { add: (x: number, y: number) => x + y, sub: (x: number, y: number) => x - y, mul: (x: number, y: number) => x * y, div: (x: number, y: number) => x / (y + 3), maximum: Math.max };
+    const tb3 = unary('addScalar', tb, 3);
+    for (const [name, f] of Object.entries(cases)) {
+      const out = name === 'div' ? div(ta, tb3) : binary(name as 'add', ta, tb);
+      expect(out.shape).toEqual([4, 3, 6]);
+      const want: number[] = [];
+      for (let i = 0; i < 4; i++) for (let j = 0; j < 3; j++) for (let k = 0; k < 6; k++) want.push(f(a[i * 6 + k], b[j * 6 + k]));
+      expect(maxRelErr(await out.toArray(), want), name).toBeLessThan(tol[dtype] * 4);
+      out.dispose();
+    }
+    [ta, tb, tb3].forEach((z) => z.dispose());
+  });
+
+  test(`unary ops match the f64 reference (${dtype})`, async () => {
+    const x = held(randn(129, 9).map((v) => v * 2), dtype);
+    const t = Tensor.from(gpu, x, [129], dtype);
+    const pos = unary('addScalar', unary('square', t), 0.5);
+    const cases: [string, Tensor, (v: number) => number][] = [
+      ['scale', unary('scale', t, -1.5), (v) => v * -1.5], ['relu', unary('relu', t), (v) => Math.max(v, 0)],
+      ['exp', unary('exp', t), Math.exp], ['tanh', unary('tanh', t), Math.tanh], ['neg', unary('neg', t), (v) => -v],
+      ['log', unary('log', pos), (v) => Math.log(v * v + 0.5)], ['sqrt', unary('sqrt', pos), (v) => Math.sqrt(v * v + 0.5)],
+    ];
+    for (const [name, out, f] of cases) {
+      expect(maxRelErr(await out.toArray(), Array.from(x, f), 0.05), name).toBeLessThan(tol[dtype] * 8); // log/sqrt read an f16-rounded intermediate
+      out.dispose();
+    }
+    t.dispose(); pos.dispose();
+  });
+
+  test(`sum, mean and max along every axis of an awkward shape (${dtype})`, async () => {
+    const shape = [3, 257, 5];
+    const x = held(randn(3 * 257 * 5, 11), dtype);
+    const t = Tensor.from(gpu, x, shape, dtype);
+    for (const axis of [0, 1, 2]) {
+      for (const op of ['sum', 'mean', 'max'] as const) {
+        const out = reduce(op, t, axis, true);
+        const oshape = shape.map((d, i) => (i === axis ? 1 : d));
+        expect(out.shape).toEqual(oshape);
+        const want: number[] = [];
+        for (let i = 0; i < oshape[0]; i++) for (let j = 0; j < oshape[1]; j++) for (let k = 0; k < oshape[2]; k++) {
+          let acc = op === 'max' ? -Infinity : 0;
+          for (let r = 0; r < shape[axis]; r++) {
+            const idx = [i, j, k]; idx[axis] = r;
+            const v = x[(idx[0] * 257 + idx[1]) * 5 + idx[2]];
+            acc = op === 'max' ? Math.max(acc, v) : acc + v;
+          }
+          want.push(op === 'mean' ? acc / shape[axis] : acc);
+        }
+        expect(maxRelErr(await out.toArray(), want, 1e-2), `${op} axis ${axis}`).toBeLessThan(dtype === 'f16' ? 3e-3 : 1e-4);
+        out.dispose();
+      }
+    }
+    t.dispose();
+  });
+}
+
+test('shape and dtype errors are clear', () => {
+  const a = Tensor.zeros(gpu, [2, 3]);
+  const b = Tensor.zeros(gpu, [4, 3]);
+  expect(() => add(a, b)).toThrow(/do not broadcast/);
+  expect(() => Tensor.from(gpu, [1, 2, 3], [2, 2])).toThrow(ShapeError);
+  expect(() => a.reshape([4, 2])).toThrow(/cannot reshape/);
+  expect(() => a.slice(0, 1, 5)).toThrow(/outside dimension/);
+  const bf = cast(a, 'bf16');
+  expect(() => mul(bf, bf)).toThrow(/f32 or f16/);
+  const c = Tensor.zeros(gpu, [2, 3], 'bf16');
+  expect(() => sub(a, c)).toThrow(/different dtypes/);
+  [a, b, bf, c].forEach((t) => t.dispose());
+});
