@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { useNodePlatform } from '../platform/node.js';
 import { WebtrainError } from '../errors.js';
 import { registerInfo } from './info.js';
+import { registerBench } from './bench.js';
 
 useNodePlatform();
 
@@ -12,6 +13,7 @@ const program = new Command('webtrain')
   .showHelpAfterError();
 
 registerInfo(program);
+registerBench(program);
 
 program.parseAsync(process.argv).then(
   () => process.exit(process.exitCode ?? 0),

@@ -1,0 +1,2 @@
+// Browser test bundle entry (built into dist/test-browser.js); see test/browser.test.ts.
+export {};
