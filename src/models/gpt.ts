@@ -1,0 +1,146 @@
+// GPT-2 style decoder: learned token and position embeddings, pre-LayerNorm blocks of
+// causal self-attention and a GELU MLP, a final LayerNorm and an LM head tied to the
+// token embedding. Weights are [in, out] so y = x W. Initialisation follows GPT-2:
+// N(0, 0.02), residual projections N(0, 0.02 / sqrt(2 L)), LayerNorm 1/0, biases 0.
+import type { Gpu } from '../gpu/device.js';
+import { Tape, Var } from '../tensor/autograd.js';
+import { Tensor } from '../tensor/tensor.js';
+import { add, reduce } from '../tensor/ops.js';
+import { Rng } from '../tensor/random.js';
+import type { DType } from '../tensor/dtype.js';
+import { matmul } from '../tensor/matmul.js';
+import { attention, crossEntropy, dropout, embedding, gelu, layerNorm, linear, permute, reshape } from '../nn/ops.js';
+import type { AttentionMask } from '../nn/functional/attention.js';
+import { ShapeError } from '../errors.js';
+import { checkGptConfig, type GptConfig } from './config.js';
+
+export interface ParamSpec {
+  name: string;
+  shape: number[];
+  /** Weight decay applies to matrices, not to biases, norms or position embeddings. */
+  decay: boolean;
+  init: { kind: 'normal'; std: number } | { kind: 'ones' } | { kind: 'zeros' };
+}
+
+export function gptParamSpecs(c: GptConfig): ParamSpec[] {
+  const C = c.nEmbd;
+  const normal = (std: number) => ({ kind: 'normal' as const, std });
+  const residualStd = 0.02 / Math.sqrt(2 * c.nLayer);
+  const specs: ParamSpec[] = [
+    { name: 'wte', shape: [c.vocabSize, C], decay: true, init: normal(0.02) },
+    { name: 'wpe', shape: [c.blockSize, C], decay: false, init: normal(0.01) },
+  ];
+  for (let l = 0; l < c.nLayer; l++) {
+    const p = `h.${l}.`;
+    specs.push(
+      { name: p + 'ln_1.weight', shape: [C], decay: false, init: { kind: 'ones' } },
+      { name: p + 'ln_1.bias', shape: [C], decay: false, init: { kind: 'zeros' } },
+      { name: p + 'attn.c_attn.weight', shape: [C, 3 * C], decay: true, init: normal(0.02) },
+      { name: p + 'attn.c_attn.bias', shape: [3 * C], decay: false, init: { kind: 'zeros' } },
+      { name: p + 'attn.c_proj.weight', shape: [C, C], decay: true, init: normal(residualStd) },
+      { name: p + 'attn.c_proj.bias', shape: [C], decay: false, init: { kind: 'zeros' } },
+      { name: p + 'ln_2.weight', shape: [C], decay: false, init: { kind: 'ones' } },
+      { name: p + 'ln_2.bias', shape: [C], decay: false, init: { kind: 'zeros' } },
+      { name: p + 'mlp.c_fc.weight', shape: [C, 4 * C], decay: true, init: normal(0.02) },
+      { name: p + 'mlp.c_fc.bias', shape: [4 * C], decay: false, init: { kind: 'zeros' } },
+      { name: p + 'mlp.c_proj.weight', shape: [4 * C, C], decay: true, init: normal(residualStd) },
+      { name: p + 'mlp.c_proj.bias', shape: [C], decay: false, init: { kind: 'zeros' } },
+    );
+  }
+  specs.push(
+    { name: 'ln_f.weight', shape: [C], decay: false, init: { kind: 'ones' } },
+    { name: 'ln_f.bias', shape: [C], decay: false, init: { kind: 'zeros' } },
+  );
+  return specs;
+}
+
+/** Host values of freshly initialised parameters, in spec order (deterministic from `seed`). */
+export function initParams(specs: ParamSpec[], seed: number): Map<string, Float32Array> {
+  const rng = new Rng(seed);
+  const out = new Map<string, Float32Array>();
+  for (const s of specs) {
+    const n = s.shape.reduce((a, b) => a * b, 1);
+    out.set(s.name, s.init.kind === 'normal' ? rng.normal(n, s.init.std) : new Float32Array(n).fill(s.init.kind === 'ones' ? 1 : 0));
+  }
+  return out;
+}
+
+export interface ForwardOptions {
+  /** Dropout seed and stream offset (distinct per step and micro-batch). */
+  dropoutSeed?: number;
+  dropoutOffset?: number;
+}
+
+export class Gpt {
+  constructor(readonly gpu: Gpu, readonly config: GptConfig) {
+    checkGptConfig(config);
+  }
+
+  get specs(): ParamSpec[] { return gptParamSpecs(this.config); }
+
+  /**
+   * Runs the model on ids [B, T] (u32, flattened). With targets, returns the mean loss;
+   * otherwise the logits [B*T, vocab]. `w` maps parameter names to the Vars to compute with
+   * (f32 masters, or their f16 copies in mixed precision).
+   */
+  forward(tape: Tape, w: Map<string, Var>, ids: Tensor, B: number, T: number, targets?: Tensor, opts: ForwardOptions = {}): Var {
+    const c = this.config;
+    const C = c.nEmbd, H = c.nHead, D = C / H;
+    if (T > c.blockSize) throw new ShapeError(`sequence length ${T} exceeds the model's block size ${c.blockSize}`);
+    if (ids.size !== B * T) throw new ShapeError(`ids hold ${ids.size} tokens, expected B*T = ${B * T}`);
+    const p = (name: string) => w.get(name)!;
+    const mask: AttentionMask = { causal: true };
+    let dropStream = opts.dropoutOffset ?? 0;
+    const drop = (x: Var) => dropout(tape, x, c.dropout, opts.dropoutSeed ?? 0, (dropStream += x.value.size));
+
+    let x = addPositions(tape, embedding(tape, p('wte'), ids), p('wpe'), B, T);
+    x = drop(x);
+    for (let l = 0; l < c.nLayer; l++) {
+      const q = (n: string) => p(`h.${l}.${n}`);
+      const h1 = layerNorm(tape, x, q('ln_1.weight'), q('ln_1.bias'));
+      const qkv = linear(tape, h1, q('attn.c_attn.weight'), q('attn.c_attn.bias'));
+      const heads = permute(tape, reshape(tape, qkv, [B, T, 3, H, D]), [2, 0, 3, 1, 4]);
+      const o = attention(tape, heads, mask);
+      const merged = reshape(tape, permute(tape, o, [0, 2, 1, 3]), [B * T, C]);
+      x = linear(tape, drop(merged), q('attn.c_proj.weight'), q('attn.c_proj.bias'), x);
+      const h2 = layerNorm(tape, x, q('ln_2.weight'), q('ln_2.bias'));
+      const f = gelu(tape, linear(tape, h2, q('mlp.c_fc.weight'), q('mlp.c_fc.bias')));
+      x = linear(tape, f, q('mlp.c_proj.weight'), q('mlp.c_proj.bias'), x);
+      x = drop(x);
+    }
+    const hf = layerNorm(tape, x, p('ln_f.weight'), p('ln_f.bias'));
+    const logits = lmHead(tape, hf, p('wte'));
+    return targets ? crossEntropy(tape, logits, targets) : logits;
+  }
+}
+
+/** x [B*T, C] + wpe[0:T] broadcast over the batch; the gradient of wpe is summed over B. */
+function addPositions(tape: Tape, x: Var, wpe: Var, B: number, T: number): Var {
+  const C = wpe.value.shape[1];
+  const pos = wpe.value.slice(0, 0, T);
+  const x3 = x.value.reshape([B, T, C]);
+  const y3 = add(x3, pos);
+  const y = y3.reshape([B * T, C]);
+  [pos, x3, y3].forEach((t) => t.dispose());
+  return tape.record(y, [x, wpe], (dy) => {
+    const d3 = dy.reshape([B, T * C]);
+    const dpos = reduce('sum', d3, 0);
+    d3.dispose();
+    const dwpe = Tensor.zeros(dy.gpu, wpe.value.shape, dy.dtype);
+    dy.gpu.copy(dpos.buffer, 0, dwpe.buffer, 0, dpos.size * (dy.dtype === 'f32' ? 4 : 2));
+    dpos.dispose();
+    return [dy.ref(), dwpe];
+  });
+}
+
+/** logits = x wte^T, x [N, C], wte [V, C]. */
+function lmHead(tape: Tape, x: Var, wte: Var): Var {
+  const logits = matmul(x.value, wte.value, { transB: true });
+  const saved = [x.value.ref(), wte.value.ref()];
+  return tape.record(logits, [x, wte], (dy) => {
+    const [xs, ws] = saved;
+    return [matmul(dy, ws), matmul(dy, xs, { transA: true })];
+  }, saved);
+}
+
+export type { DType };
