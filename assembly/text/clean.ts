@@ -1,0 +1,336 @@
+// Cleaning and quality statistics on UTF-8 documents: control characters out, then the
+// numbers the Gopher-style filters (MassiveWeb rules) decide on. Thresholds live in TypeScript.
+
+import { HashSet64, avalanche, FNV_PRIME, wordHash } from './hash';
+
+let controlsRemoved: i32 = 0;
+
+/** Control characters removed (or CR turned into LF) by the last `cleanControls`. */
+export function cleanControlsRemoved(): i32 {
+  return controlsRemoved;
+}
+
+/**
+ * Removes control characters in place: C0 except TAB and LF, DEL, C1 (U+0080..U+009F) and the
+ * byte-order mark U+FEFF; CRLF and lone CR become LF. Returns the new length.
+ */
+export function cleanControls(p: usize, len: i32): i32 {
+  controlsRemoved = 0;
+  const end = p + <usize>len;
+  let r = p;
+  let w = p;
+  while (r < end) {
+    const b = <u32>load<u8>(r);
+    if (b >= 0x20 && b < 0x7f) {
+      store<u8>(w++, <u8>b);
+      r++;
+    } else if (b == 0x0a || b == 0x09) {
+      store<u8>(w++, <u8>b);
+      r++;
+    } else if (b == 0x0d) {
+      store<u8>(w++, 0x0a);
+      r++;
+      if (r < end && load<u8>(r) == 0x0a) r++;
+      controlsRemoved++;
+    } else if (b < 0x80) {
+      r++;
+      controlsRemoved++;
+    } else if (b == 0xc2 && r + 1 < end && load<u8>(r + 1) < 0xa0) {
+      r += 2; // C1 control
+      controlsRemoved++;
+    } else if (b == 0xef && r + 2 < end && load<u8>(r + 1) == 0xbb && load<u8>(r + 2) == 0xbf) {
+      r += 3; // U+FEFF
+      controlsRemoved++;
+    } else {
+      store<u8>(w++, <u8>b);
+      r++;
+    }
+  }
+  return <i32>(w - p);
+}
+
+// Indices into the statistics array written by `qualityStats` (mirrored in src/text/clean.ts).
+const S_CHARS = 0;
+const S_NONSPACE = 1;
+const S_WORDS = 2;
+const S_DIGITS = 3;
+const S_SYMBOLS = 4;
+const S_HASH_ELLIPSIS = 5;
+const S_LINES = 6;
+const S_NONEMPTY_LINES = 7;
+const S_DUP_LINES = 8;
+const S_DUP_LINE_CHARS = 9;
+const S_STOP_WORDS = 10;
+const S_ALPHA_WORDS = 11;
+const S_BULLET_LINES = 12;
+const S_ELLIPSIS_LINES = 13;
+const S_TOP_NGRAM = 14; // n = 2, 3, 4
+const S_DUP_NGRAM = 17; // n = 5 .. 10
+const STATS_COUNT = 23;
+
+const stats = new StaticArray<f64>(STATS_COUNT);
+let stopWords = new HashSet64(6);
+
+/** Address of the statistics array (f64 x STATS_COUNT) filled by `qualityStats`. */
+export function qualityStatsPtr(): usize {
+  return changetype<usize>(stats);
+}
+
+/** Replaces the stop-word list with the LF-separated words at `p` (matched case-insensitively for ASCII). */
+export function cleanSetStopWords(p: usize, len: i32): void {
+  stopWords.free();
+  stopWords = new HashSet64(6);
+  const end = p + <usize>len;
+  let start = p;
+  for (let q = p; q <= end; q++) {
+    if (q == end || load<u8>(q) == 0x0a) {
+      if (q > start) stopWords.add(wordHash(start, q - start));
+      start = q + 1;
+    }
+  }
+}
+
+// Growable scratch arrays: per-word hash and length in characters, per-line hash,
+// and an open-addressing table (keys, counts) for repeated lines and n-grams.
+let wordHashes: usize = 0;
+let wordChars: usize = 0;
+let wordCapacity: i32 = 0;
+let tableKeys: usize = 0;
+let tableCounts: usize = 0;
+let tableMask: u32 = 0;
+
+function ensureWords(n: i32): void {
+  if (n <= wordCapacity) return;
+  let cap = max(wordCapacity * 2, 1024);
+  while (cap < n) cap *= 2;
+  if (wordHashes) {
+    heap.free(wordHashes);
+    heap.free(wordChars);
+  }
+  wordHashes = heap.alloc(<usize>cap << 3);
+  wordChars = heap.alloc(<usize>cap << 2);
+  wordCapacity = cap;
+}
+
+/** Clears the table, sized for `n` distinct keys at most. */
+function resetTable(n: i32): void {
+  let cap: u32 = 64;
+  while (cap < <u32>n * 2) cap <<= 1;
+  if (cap - 1 != tableMask || tableKeys == 0) {
+    if (tableKeys) {
+      heap.free(tableKeys);
+      heap.free(tableCounts);
+    }
+    tableKeys = heap.alloc(<usize>cap << 3);
+    tableCounts = heap.alloc(<usize>cap << 2);
+    tableMask = cap - 1;
+  }
+  memory.fill(tableKeys, 0, <usize>(tableMask + 1) << 3);
+}
+
+/** Counts `key` (0 stands for 1); returns its count after this occurrence. */
+function tableBump(key: u64): u32 {
+  if (key == 0) key = 1;
+  let i = <u32>key & tableMask;
+  while (true) {
+    const k = load<u64>(tableKeys + (<usize>i << 3));
+    const countAt = tableCounts + (<usize>i << 2);
+    if (k == key) {
+      const c = load<u32>(countAt) + 1;
+      store<u32>(countAt, c);
+      return c;
+    }
+    if (k == 0) {
+      store<u64>(tableKeys + (<usize>i << 3), key);
+      store<u32>(countAt, 1);
+      return 1;
+    }
+    i = (i + 1) & tableMask;
+  }
+}
+
+@inline
+function isSpace(b: u32): bool {
+  return b == 0x20 || (b >= 0x09 && b <= 0x0d);
+}
+
+@inline
+function ngramHash(first: i32, n: i32): u64 {
+  let h: u64 = <u64>n;
+  for (let k = 0; k < n; k++) h = (h ^ load<u64>(wordHashes + (<usize>(first + k) << 3))) * FNV_PRIME;
+  return avalanche(h);
+}
+
+@inline
+function ngramChars(first: i32, n: i32): f64 {
+  let c: i32 = 0;
+  for (let k = 0; k < n; k++) c += load<i32>(wordChars + (<usize>(first + k) << 2));
+  return <f64>c;
+}
+
+// Decodes the code point starting at `p` (input is valid UTF-8).
+@inline
+function codePointAt(p: usize, b0: u32): u32 {
+  if (b0 < 0xe0) return ((b0 & 0x1f) << 6) | (<u32>load<u8>(p + 1) & 0x3f);
+  if (b0 < 0xf0) return ((b0 & 0x0f) << 12) | ((<u32>load<u8>(p + 1) & 0x3f) << 6) | (<u32>load<u8>(p + 2) & 0x3f);
+  return ((b0 & 0x07) << 18) | ((<u32>load<u8>(p + 1) & 0x3f) << 12) | ((<u32>load<u8>(p + 2) & 0x3f) << 6) | (<u32>load<u8>(p + 3) & 0x3f);
+}
+
+// Symbols and punctuation outside ASCII, approximately: general punctuation through
+// miscellaneous symbols and arrows, CJK punctuation, full-width ASCII punctuation, emoji.
+@inline
+function isWideSymbol(c: u32): bool {
+  return (c >= 0x2000 && c <= 0x2bff) || (c >= 0x3000 && c <= 0x303f) || (c >= 0xff01 && c <= 0xff0f) || (c >= 0x1f000 && c <= 0x1faff);
+}
+
+/**
+ * Fills the statistics array for the valid UTF-8 document at `p`. Characters are code points;
+ * words are runs of non-whitespace; digits and symbols are counted among non-space characters.
+ */
+export function qualityStats(p: usize, len: i32): void {
+  for (let i = 0; i < STATS_COUNT; i++) unchecked((stats[i] = 0));
+  const end = p + <usize>len;
+  ensureWords(len / 2 + 1);
+  let chars: i32 = 0;
+  let nonspace: i32 = 0;
+  let digits: i32 = 0;
+  let symbols: i32 = 0;
+  let hashEllipsis: i32 = 0;
+  let words: i32 = 0;
+  let alphaWords: i32 = 0;
+  let stop: i32 = 0;
+  let wordStart: usize = 0;
+  let wordLen: i32 = 0;
+  let wordHasAlpha = false;
+  let dots: i32 = 0;
+  for (let q = p; q <= end; ) {
+    const b: u32 = q < end ? <u32>load<u8>(q) : 0x20;
+    if (isSpace(b)) {
+      if (wordLen > 0) {
+        const h = wordHash(wordStart, q - wordStart);
+        store<u64>(wordHashes + (<usize>words << 3), h);
+        store<i32>(wordChars + (<usize>words << 2), wordLen);
+        words++;
+        if (wordHasAlpha) alphaWords++;
+        if (stopWords.size > 0 && stopWords.has(h)) stop++;
+        wordLen = 0;
+        wordHasAlpha = false;
+      }
+      dots = 0;
+      if (q < end) chars++;
+      q++;
+      continue;
+    }
+    if (wordLen == 0) wordStart = q;
+    wordLen++;
+    chars++;
+    nonspace++;
+    if (b < 0x80) {
+      if (b >= 0x30 && b <= 0x39) digits++;
+      else if ((b | 0x20) >= 0x61 && (b | 0x20) <= 0x7a) wordHasAlpha = true;
+      else {
+        symbols++;
+        if (b == 0x23) hashEllipsis++;
+      }
+      if (b == 0x2e) {
+        if (++dots == 3) hashEllipsis++;
+      } else dots = 0;
+      q++;
+    } else {
+      dots = 0;
+      const c = codePointAt(q, b);
+      if (isWideSymbol(c)) {
+        symbols++;
+        if (c == 0x2026) hashEllipsis++;
+      } else wordHasAlpha = true; // other non-ASCII: letters of other scripts, approximately
+      q += b < 0xe0 ? 2 : b < 0xf0 ? 3 : 4;
+    }
+  }
+  unchecked((stats[S_CHARS] = chars));
+  unchecked((stats[S_NONSPACE] = nonspace));
+  unchecked((stats[S_WORDS] = words));
+  unchecked((stats[S_DIGITS] = digits));
+  unchecked((stats[S_SYMBOLS] = symbols));
+  unchecked((stats[S_HASH_ELLIPSIS] = hashEllipsis));
+  unchecked((stats[S_STOP_WORDS] = stop));
+  unchecked((stats[S_ALPHA_WORDS] = alphaWords));
+  lineStats(p, end);
+  ngramStats(words);
+}
+
+// Lines: total, non-empty, repeats of an earlier line (and their characters), bullets, trailing ellipses.
+function lineStats(p: usize, end: usize): void {
+  let lineCount: i32 = 0;
+  let lineNonEmpty: i32 = 0;
+  let dupLines: i32 = 0;
+  let dupLineChars: f64 = 0;
+  let bullets: i32 = 0;
+  let ellipses: i32 = 0;
+  let maxLines: i32 = 1;
+  for (let q = p; q < end; q++) if (load<u8>(q) == 0x0a) maxLines++;
+  resetTable(maxLines);
+  let start = p;
+  for (let q = p; q <= end; q++) {
+    if (q < end && load<u8>(q) != 0x0a) continue;
+    lineCount++;
+    // Trim surrounding whitespace so indentation does not hide repeats.
+    let s = start;
+    let e = q;
+    while (s < e && isSpace(<u32>load<u8>(s))) s++;
+    while (e > s && isSpace(<u32>load<u8>(e - 1))) e--;
+    if (e > s) {
+      lineNonEmpty++;
+      if (tableBump(wordHash(s, e - s)) > 1) {
+        dupLines++;
+        let lineChars: i32 = 0;
+        for (let r = s; r < e; r++) if ((load<u8>(r) & 0xc0) != 0x80) lineChars++;
+        dupLineChars += <f64>lineChars;
+      }
+      const first = <u32>load<u8>(s);
+      // '-', '*', or U+2022 BULLET (E2 80 A2)
+      if (first == 0x2d || first == 0x2a || (first == 0xe2 && e - s >= 3 && load<u8>(s + 1) == 0x80 && load<u8>(s + 2) == 0xa2)) bullets++;
+      if (e - s >= 3 && load<u8>(e - 1) == 0x2e && load<u8>(e - 2) == 0x2e && load<u8>(e - 3) == 0x2e) ellipses++;
+      else if (e - s >= 3 && load<u8>(e - 3) == 0xe2 && load<u8>(e - 2) == 0x80 && load<u8>(e - 1) == 0xa6) ellipses++;
+    }
+    start = q + 1;
+  }
+  unchecked((stats[S_LINES] = lineCount));
+  unchecked((stats[S_NONEMPTY_LINES] = lineNonEmpty));
+  unchecked((stats[S_DUP_LINES] = dupLines));
+  unchecked((stats[S_DUP_LINE_CHARS] = dupLineChars));
+  unchecked((stats[S_BULLET_LINES] = bullets));
+  unchecked((stats[S_ELLIPSIS_LINES] = ellipses));
+}
+
+// Gopher's repetition measures over word n-grams: characters in the most frequent 2-, 3-, 4-gram
+// (count x its characters, when it occurs more than once), and characters in n-grams (n = 5..10)
+// that repeat an earlier one, stepping past each repeat so no word is counted twice.
+function ngramStats(words: i32): void {
+  for (let n = 2; n <= 4; n++) {
+    if (words < n) break;
+    resetTable(words);
+    let bestCount: u32 = 1;
+    let bestFirst: i32 = -1;
+    for (let i = 0; i + n <= words; i++) {
+      const c = tableBump(ngramHash(i, n));
+      if (c > bestCount) {
+        bestCount = c;
+        bestFirst = i;
+      }
+    }
+    if (bestFirst >= 0) unchecked((stats[S_TOP_NGRAM + n - 2] = <f64>bestCount * ngramChars(bestFirst, n)));
+  }
+  for (let n = 5; n <= 10; n++) {
+    if (words < n) break;
+    resetTable(words);
+    let repeated: f64 = 0;
+    let i = 0;
+    while (i + n <= words) {
+      if (tableBump(ngramHash(i, n)) > 1) {
+        repeated += ngramChars(i, n);
+        i += n;
+      } else i++;
+    }
+    unchecked((stats[S_DUP_NGRAM + n - 5] = repeated));
+  }
+}
