@@ -3,3 +3,8 @@
 export function abiVersion(): i32 {
   return 1;
 }
+export * from './utf8';
+export { hashBytes, hashSetNew, hashSetAddBytes, hashSetSize, hashSetFree } from './hash';
+export * from './clean';
+export * from './dedup';
+export * from './scrub';
