@@ -4,8 +4,8 @@ import { Tape, Var } from '../tensor/autograd.js';
 import { Tensor } from '../tensor/tensor.js';
 import { contiguous, reduce } from '../tensor/ops.js';
 import { matmul } from '../tensor/matmul.js';
-import { layerNormForward, layerNormBackward } from './functional/norm.js';
-import { geluForward, geluBackward } from './functional/activation.js';
+import { layerNorm as layerNormForward, layerNormBackward } from './functional/norm.js';
+import { gelu as geluForward, geluBackward } from './functional/activation.js';
 import { attentionForward, attentionBackward, type AttentionMask } from './functional/attention.js';
 import { embeddingForward, embeddingBackward } from './functional/embedding.js';
 import { crossEntropyForward, crossEntropyBackward } from './functional/cross_entropy.js';
@@ -31,8 +31,8 @@ export function layerNorm(tape: Tape, x: Var, w: Var, b: Var, eps = 1e-5): Var {
   const { y, mean, rstd } = layerNormForward(x.value, w.value, b.value, eps);
   const saved = [x.value.ref(), w.value.ref(), mean, rstd];
   return tape.record(y, [x, w, b], (dy) => {
-    const { dx, dw, db } = layerNormBackward(dy, saved[0], saved[1], saved[2], saved[3]);
-    return [dx, dw, db];
+    const { dx, dweight, dbias } = layerNormBackward(dy, saved[0], saved[1], saved[2], saved[3]);
+    return [dx, dweight, dbias];
   }, saved);
 }
 

@@ -1,0 +1,113 @@
+// `webtrain train` and `webtrain eval`: train a GPT on token shards (or the bundled corpus),
+// with a progress bar, metrics in DIR/metrics.jsonl and checkpoints in DIR.
+import type { Command } from 'commander';
+import { Gpu } from '../gpu/device.js';
+import { platform } from '../platform/index.js';
+import { InputError } from '../errors.js';
+import { applyOverrides, parseConfigFile, presetConfig, type TrainConfig } from '../train/config.js';
+import { MODEL_PRESETS, padVocab, type GptConfig } from '../models/config.js';
+import { Trainer } from '../train/trainer.js';
+import { listCheckpoints, loadLatestCheckpoint } from '../train/checkpoint.js';
+import { loadTrainingData } from '../train/data.js';
+import { progressBar } from './progress.js';
+
+interface TrainFlags {
+  preset?: string; config?: string; data?: string; steps?: string; precision?: string; seed?: string; out: string;
+  resume?: boolean; batchSize?: string; seqLen?: string; lr?: string; optimizer?: string; evalEvery?: string;
+  patience?: string; gradAccum?: string;
+}
+
+const intFlag = (name: string, v?: string) => {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n)) throw new InputError(`--${name} must be a number, got '${v}'`);
+  return n;
+};
+
+/** Preset defaults, then the config file, then flags; the saved config when resuming. */
+export async function resolveConfig(flags: TrainFlags): Promise<TrainConfig> {
+  let fileSettings: Record<string, unknown> = {};
+  if (flags.config) {
+    if (!(await platform().exists(flags.config))) throw new InputError(`config file ${flags.config} does not exist`);
+    fileSettings = parseConfigFile(new TextDecoder().decode(await platform().readFile(flags.config)), flags.config);
+  }
+  const preset = flags.preset ?? (fileSettings.preset as string | undefined) ?? 'tiny';
+  let cfg = presetConfig(preset);
+  cfg = applyOverrides(cfg, fileSettings, flags.config ?? 'config');
+  return applyOverrides(cfg, {
+    steps: intFlag('steps', flags.steps), precision: flags.precision, seed: intFlag('seed', flags.seed),
+    batchSize: intFlag('batch-size', flags.batchSize), seqLen: intFlag('seq-len', flags.seqLen), lr: intFlag('lr', flags.lr),
+    optimizer: flags.optimizer, evalEvery: intFlag('eval-every', flags.evalEvery), patience: intFlag('patience', flags.patience),
+    gradAccum: intFlag('grad-accum', flags.gradAccum),
+  }, 'flags');
+}
+
+export function modelConfigFor(cfg: TrainConfig, vocabSize: number): GptConfig {
+  const m = { ...MODEL_PRESETS[cfg.preset], ...cfg.model, vocabSize: padVocab(vocabSize) };
+  if (cfg.seqLen > m.blockSize) throw new InputError(`seqLen ${cfg.seqLen} exceeds the model's blockSize ${m.blockSize}`);
+  return m;
+}
+
+export function registerTrain(program: Command): void {
+  program
+    .command('train')
+    .description('train a GPT-style model (default: preset tiny on the bundled Brown corpus)')
+    .option('--preset <name>', `model and training preset (${Object.keys(MODEL_PRESETS).join(', ')})`)
+    .option('--config <file>', 'JSON file of settings (see README); flags override it')
+    .option('--data <dir>', 'token shards made by `webtrain prepare` (default: the bundled Brown corpus)')
+    .option('--steps <n>', 'optimizer steps')
+    .option('--precision <p>', 'f32, f16 (mixed, loss scaling) or bf16')
+    .option('--seed <s>', 'random seed (weights, data order, dropout)')
+    .option('--batch-size <n>', 'sequences per micro-batch')
+    .option('--seq-len <n>', 'tokens per sequence')
+    .option('--grad-accum <n>', 'micro-batches per optimizer step')
+    .option('--lr <x>', 'peak learning rate')
+    .option('--optimizer <name>', 'adamw, sgd or adafactor')
+    .option('--eval-every <n>', 'evaluate every n steps (0: never)')
+    .option('--patience <n>', 'stop after n evaluations without improvement (0: never)')
+    .requiredOption('--out <dir>', 'where metrics.jsonl and checkpoints go')
+    .option('--resume', 'continue from the newest checkpoint in --out')
+    .action(async (flags: TrainFlags) => {
+      const resuming = flags.resume && (await listCheckpoints(flags.out)).length > 0;
+      if (flags.resume && !resuming) console.error(`webtrain: no checkpoint in ${flags.out}; starting fresh`);
+      const gpu = await Gpu.create();
+      let cfg: TrainConfig;
+      let extra: Record<string, string>;
+      if (resuming) {
+        const ck = await loadLatestCheckpoint(gpu, flags.out);
+        cfg = applyOverrides(JSON.parse(ck.metadata.train_config), { steps: intFlag('steps', flags.steps) }, 'flags');
+        extra = { data: ck.metadata.data };
+        for (const t of ck.tensors.values()) t.dispose();
+      } else {
+        cfg = await resolveConfig(flags);
+        extra = { data: flags.data ?? '' };
+      }
+      const data = await loadTrainingData(extra.data || undefined, flags.out);
+      const modelConfig = modelConfigFor(cfg, data.vocabSize);
+      await platform().mkdirp(flags.out);
+      const trainer = new Trainer(gpu, cfg, modelConfig, data, flags.out, { ...extra, tokenizer: data.tokenizerPath ?? '' });
+      await trainer.init(Boolean(resuming));
+      console.error(`webtrain: ${cfg.preset} (${modelConfig.nLayer} layers, d=${modelConfig.nEmbd}, vocab ${modelConfig.vocabSize}) ` +
+        `on ${gpu.caps.adapter.vendor} ${gpu.caps.adapter.architecture}, ${cfg.precision}, ${data.train.length} train tokens` +
+        (resuming ? `, resuming at step ${trainer.step}` : ''));
+      const bar = progressBar('train', cfg.steps, ['loss', 'tok/s'], ' steps');
+      bar.update(trainer.step);
+      const result = await trainer.train({
+        onLog: (l) => {
+          bar.update(l.step, { loss: l.loss.toFixed(4), 'tok/s': Math.round(l.tokens_per_s) });
+          if (!process.stderr.isTTY) console.error(`step ${l.step}: loss ${l.loss.toFixed(4)}, lr ${l.lr.toExponential(2)}, ${Math.round(l.tokens_per_s)} tok/s`);
+        },
+        onEval: (e) => console.error(`\nstep ${e.step}: val_loss ${e.val_loss.toFixed(4)} (ppl ${e.val_ppl.toFixed(2)})`),
+      });
+      bar.stop();
+      console.error(`webtrain: done at step ${result.steps}, loss ${result.lastLoss.toFixed(4)}` +
+        (result.stoppedEarly ? ' (stopped early: validation loss stopped improving)' : '') + `; checkpoints in ${flags.out}`);
+      if (cfg.sampleTokens && data.tokenizer) {
+        const { sampleText } = await import('../train/generate.js');
+        const text = await sampleText(gpu, trainer.model, trainer.params, data.tokenizer, 'The ', { maxTokens: cfg.sampleTokens, temperature: 0.8, topK: 40, seed: cfg.seed });
+        console.log(`sample: The ${text}`);
+      }
+      trainer.dispose();
+      gpu.destroy();
+    });
+}
