@@ -119,11 +119,19 @@ export class NearDeduplicator {
    * (indexed for later documents). Documents without words are never duplicates and not indexed.
    */
   check(doc: WasmBytes): NearDuplicateResult {
-    const sig = this.signature(doc);
+    const found = this.find(doc);
+    if (!found.duplicate && this.lastSignature) this.insert(this.lastSignature, this.lastKeys);
+    return found;
+  }
+
+  /** Like `check`, but only looks: the document is not indexed. */
+  find(doc: WasmBytes): NearDuplicateResult {
+    this.lastSignature = this.signature(doc);
+    const sig = this.lastSignature;
     if (!sig) return { duplicate: false };
     // Band keys of the signature still in the Wasm buffer.
     this.wasm.minhashBandKeys(this.signatureBuffer.ptr, this.bands, this.keyBuffer.ptr);
-    const keys = new Float64Array(this.wasm.memory.buffer, this.keyBuffer.ptr, this.bands).slice();
+    const keys = (this.lastKeys = new Float64Array(this.wasm.memory.buffer, this.keyBuffer.ptr, this.bands).slice());
     const tried = new Set<number>();
     for (let b = 0; b < this.bands; b++) {
       const other = this.buckets[b].get(keys[b]);
@@ -132,6 +140,13 @@ export class NearDeduplicator {
       const similarity = estimateJaccard(sig, this.signatures.subarray(other * this.numPerm, (other + 1) * this.numPerm));
       if (similarity >= this.threshold) return { duplicate: true, of: other, similarity };
     }
+    return { duplicate: false };
+  }
+
+  private lastSignature: Uint32Array | null = null;
+  private lastKeys = new Float64Array(0);
+
+  private insert(sig: Uint32Array, keys: Float64Array): void {
     const id = this.kept++;
     if (this.signatures.length < this.kept * this.numPerm) {
       const grown = new Uint32Array(Math.max(this.kept * this.numPerm, this.signatures.length * 2));
@@ -140,7 +155,6 @@ export class NearDeduplicator {
     }
     this.signatures.set(sig, id * this.numPerm);
     for (let b = 0; b < this.bands; b++) if (!this.buckets[b].has(keys[b])) this.buckets[b].set(keys[b], id);
-    return { duplicate: false };
   }
 
   /** Documents kept (indexed) so far. */
