@@ -3,6 +3,11 @@
 export function abiVersion(): i32 {
   return 1;
 }
+export { alloc, free, outputPtr } from './memory';
+export { unicodeClasses } from './unicode';
+export * from './bpe';
+export * from './bpe_train';
+export * from './wordpiece';
 export * from './utf8';
 export { hashBytes, hashSetNew, hashSetAddBytes, hashSetSize, hashSetFree } from './hash';
 export * from './clean';
