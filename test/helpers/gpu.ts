@@ -1,11 +1,17 @@
-// One GPU per test worker, on whatever adapter exists (the CPU adapter in CI).
+// One GPU per test worker, on whatever adapter exists (the CPU adapter in CI, SwiftShader in Chromium).
 import { Gpu } from '../../src/gpu/device.js';
-import { useNodePlatform } from '../../src/platform/node.js';
+import { isBrowser, useTestPlatform } from './host.js';
+
+/**
+ * True when these tests run in headless Chromium (test/browser.test.ts), where the adapter is
+ * SwiftShader and has no shader-f16. Slow test files may use smaller sizes there; never skip.
+ */
+export { isBrowser };
 
 let shared: Promise<Gpu> | null = null;
 
 export function testGpu(): Promise<Gpu> {
-  useNodePlatform();
+  useTestPlatform();
   return (shared ??= Gpu.create());
 }
 

@@ -1,0 +1,47 @@
+// esbuild plugin for the browser test bundle (test/browser/entry.ts -> dist/test-browser.js).
+// - `virtual:browser-test-files` becomes a generated module listing every browser test file,
+//   each behind a lazy import, so a new test/gpu/*.test.ts joins the browser run at the next build.
+// - test/helpers/host.ts (Node platform) is swapped for test/browser/host.ts (browser platform),
+//   so the shared helper test/helpers/gpu.ts works unchanged on both hosts.
+import { existsSync, readdirSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+
+/** Folders whose test files run in Chromium: the GPU tests (also run by vitest in Node) and browser-only cases. */
+const TEST_DIRS = [
+  { dir: 'test/gpu', pattern: /\.test\.ts$/ },
+  { dir: 'test/browser/cases', pattern: /\.ts$/ },
+];
+
+/** Repository-relative paths of the browser test files, sorted. */
+export function browserTestFiles() {
+  return TEST_DIRS.flatMap(({ dir, pattern }) =>
+    existsSync(join(root, dir))
+      ? readdirSync(join(root, dir)).filter((f) => pattern.test(f)).sort().map((f) => `${dir}/${f}`)
+      : []);
+}
+
+export function browserTestsPlugin() {
+  const nodeHost = join(root, 'test/helpers/host.ts');
+  const browserHost = join(root, 'test/browser/host.ts');
+  return {
+    name: 'webtrain-browser-tests',
+    setup(build) {
+      build.onResolve({ filter: /^virtual:browser-test-files$/ }, () => ({ path: 'browser-test-files', namespace: 'browser-tests' }));
+      build.onLoad({ filter: /.*/, namespace: 'browser-tests' }, () => {
+        const entries = browserTestFiles().map((f) => `  ${JSON.stringify(f)}: () => import(${JSON.stringify('./' + f)}),`);
+        return {
+          contents: `export const testFiles = {\n${entries.join('\n')}\n};\n`,
+          loader: 'js',
+          resolveDir: root,
+          // Adding or removing a test file changes the list (for esbuild's watch mode).
+          watchDirs: TEST_DIRS.map(({ dir }) => join(root, dir)).filter((d) => existsSync(d)),
+        };
+      });
+      build.onResolve({ filter: /\/host\.js$/ }, (args) =>
+        resolve(args.resolveDir, args.path.replace(/\.js$/, '.ts')) === nodeHost ? { path: browserHost } : undefined);
+    },
+  };
+}
