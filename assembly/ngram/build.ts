@@ -1,0 +1,514 @@
+// Builds an interpolated modified Kneser-Ney model the way KenLM's lmplz does (lm/builder/):
+//  1. count the highest-order n-grams of each sentence, padded on the left with <s> (corpus_count.cc);
+//  2. derive lower orders with adjusted (continuation) counts in suffix order (adjust_counts.cc),
+//     collecting counts-of-counts and the discounts D1, D2, D3+ per order;
+//  3. discounted probabilities and gammas per context (initial_probabilities.cc);
+//  4. interpolate each order with the next lower one, unigrams with the uniform distribution over
+//     the vocabulary without <s> (interpolate.cc); log10 and backoffs as lmplz writes them.
+// Floating-point steps use f32 in the same order as lmplz so that the numbers agree bit for bit
+// as far as the libm log10 allows.
+import { Buf, hashWords, sameWords, tableSizeFor } from './buffer';
+import { Vocab, isSpace, UNK, BOS, EOS } from './vocab';
+import { Model } from './model';
+
+/** lmplz's error kinds for discounts it cannot estimate. */
+export const DISCOUNT_MISSING_COUNT = 1;
+export const DISCOUNT_OUT_OF_RANGE = 2;
+
+export class Builder {
+  order: i32;
+  vocab: Vocab = new Vocab();
+  /** Highest-order n-grams: ids (order per entry) and raw counts, with a hash index. */
+  grams: Buf = new Buf();
+  counts: Buf = new Buf();
+  slots: usize = 0;
+  mask: u32 = 0;
+  entries: u32 = 0;
+  window: usize;
+  tokens: u64 = 0;
+  sentences: u64 = 0;
+  /** Occurrences of <s>, </s>, <unk> in the text, dropped like lmplz does. */
+  skippedSpecials: u64 = 0;
+
+  /** Per order (index k-1): number of n-grams and counts-of-counts n[0..4]. */
+  ngramCounts: StaticArray<u64> = new StaticArray<u64>(0);
+  countsOfCounts: StaticArray<u64> = new StaticArray<u64>(0);
+  /** Per order: D0..D3 (D0 = 0). */
+  discounts: StaticArray<f32> = new StaticArray<f32>(0);
+  /** Set when a discount could not be estimated: order, kind, adjusted count, value. */
+  badOrder: i32 = 0;
+  badKind: i32 = 0;
+  badCount: i32 = 0;
+  badValue: f32 = 0;
+  /** Orders that fell back to the fallback discounts (bit k-1). */
+  fallbackOrders: u32 = 0;
+
+  constructor(order: i32) {
+    this.order = order;
+    this.window = heap.alloc(<usize>order << 2);
+    const cap = tableSizeFor(1 << 16);
+    this.slots = heap.alloc(cap << 2);
+    memory.fill(this.slots, 0, cap << 2);
+    this.mask = <u32>cap - 1;
+    this.ngramCounts = new StaticArray<u64>(order);
+    this.countsOfCounts = new StaticArray<u64>(order * 5);
+    this.discounts = new StaticArray<f32>(order * 4);
+  }
+
+  /** Counts whole lines of UTF-8 text (the chunk ends with a newline). */
+  countText(p: usize, n: usize): void {
+    const order = this.order;
+    const vocab = this.vocab;
+    const history = <usize>(order - 1) << 2;
+    let i: usize = 0;
+    let lineStart = true;
+    while (i < n) {
+      if (lineStart) {
+        for (let j = 0; j < order - 1; j++) store<u32>(this.window + (<usize>j << 2), BOS);
+        lineStart = false;
+      }
+      const b = <u32>load<u8>(p + i);
+      if (b == 10) {
+        this.add(EOS, history);
+        this.sentences++;
+        lineStart = true;
+        i++;
+        continue;
+      }
+      if (isSpace(b)) {
+        i++;
+        continue;
+      }
+      const start = i;
+      while (i < n && !isSpace(<u32>load<u8>(p + i))) i++;
+      const id = vocab.intern(p + start, <u32>(i - start));
+      if (id <= EOS) {
+        this.skippedSpecials++;
+        continue;
+      }
+      this.tokens++;
+      this.add(id, history);
+    }
+  }
+
+  @inline private add(word: u32, history: usize): void {
+    const order = this.order;
+    const w = this.window;
+    store<u32>(w + history, word);
+    const bytes = <usize>order << 2;
+    let s = hashWords(w, order) & this.mask;
+    while (true) {
+      const e = load<u32>(this.slots + (<usize>s << 2));
+      if (e == 0) break;
+      if (sameWords(this.grams.ptr + <usize>(e - 1) * bytes, w, order)) {
+        const c = this.counts.ptr + (<usize>(e - 1) << 2);
+        store<u32>(c, load<u32>(c) + 1);
+        memory.copy(w, w + 4, history);
+        return;
+      }
+      s = (s + 1) & this.mask;
+    }
+    this.grams.pushBytes(w, bytes);
+    this.counts.pushU32(1);
+    this.entries++;
+    store<u32>(this.slots + (<usize>s << 2), this.entries);
+    if (<usize>this.entries * 10 > (<usize>this.mask + 1) * 7) this.growTable();
+    memory.copy(w, w + 4, history);
+  }
+
+  private growTable(): void {
+    const cap = (<usize>this.mask + 1) << 1;
+    heap.free(this.slots);
+    this.slots = heap.alloc(cap << 2);
+    memory.fill(this.slots, 0, cap << 2);
+    this.mask = <u32>cap - 1;
+    const bytes = <usize>this.order << 2;
+    for (let e: u32 = 0; e < this.entries; e++) {
+      let s = hashWords(this.grams.ptr + <usize>e * bytes, this.order) & this.mask;
+      while (load<u32>(this.slots + (<usize>s << 2)) != 0) s = (s + 1) & this.mask;
+      store<u32>(this.slots + (<usize>s << 2), e + 1);
+    }
+  }
+
+  private statAdd(orderIndex: i32, count: u64): void {
+    this.ngramCounts[orderIndex]++;
+    if (count < 5) this.countsOfCounts[orderIndex * 5 + <i32>count]++;
+  }
+
+  /**
+   * Builds the model. Returns null after setting bad* when a discount cannot be estimated and no
+   * fallback is allowed (lmplz without --discount_fallback).
+   */
+  finish(useFallback: bool, fallback1: f32, fallback2: f32, fallback3: f32): Model | null {
+    const order = this.order;
+    const vocabSize = this.vocab.size;
+    heap.free(this.slots);
+    this.slots = 0;
+
+    // Adjusted counts per order; model.words gets the n-grams in suffix order.
+    const model = new Model(order, this.vocab);
+    const adjusted = new Array<Buf>(order);
+    for (let k = 0; k < order; k++) adjusted[k] = new Buf();
+    if (order == 1) this.unigramCounts(model, adjusted[0]);
+    else this.adjustCounts(model, adjusted);
+    this.grams.free();
+    this.counts.free();
+
+    if (!this.computeDiscounts(useFallback, fallback1, fallback2, fallback3)) {
+      for (let k = 0; k < order; k++) adjusted[k].free();
+      model.dispose();
+      return null;
+    }
+
+    // Context gammas (f32 per n-gram) and backoffs (gamma of the n-gram as a context, else 1).
+    const gammas = new Array<Buf>(order);
+    for (let k = 1; k <= order; k++) {
+      const n = model.size(k);
+      gammas[k - 1] = new Buf();
+      gammas[k - 1].resize(n << 2);
+      if (k < order) {
+        const bo = model.backoff[k - 1];
+        bo.resize(n << 2);
+        for (let i: usize = 0; i < n; i++) bo.setF32(i, 1.0);
+      }
+    }
+    this.unigramProbabilities(model, adjusted[0], gammas[0]);
+    let previousOrder: usize = 0; // prefix-sorted permutation of the previous order
+    for (let k = 2; k <= order; k++) {
+      previousOrder = this.contextProbabilities(model, k, adjusted[k - 1], gammas[k - 1], previousOrder);
+    }
+    if (previousOrder) heap.free(previousOrder);
+    for (let k = 0; k < order; k++) adjusted[k].free();
+
+    this.interpolate(model, gammas, vocabSize);
+    for (let k = 0; k < order; k++) gammas[k].free();
+    return model;
+  }
+
+  /** Order 1: raw counts, with <unk> and <s> at count 0 (corpus_count.cc, AddUnigramWord). */
+  private unigramCounts(model: Model, adjusted: Buf): void {
+    const v = this.vocab.size;
+    const words = model.words[0];
+    words.resize(<usize>v << 2);
+    adjusted.resize(<usize>v << 2);
+    model.prob[0].resize(<usize>v << 2);
+    for (let id: u32 = 0; id < v; id++) {
+      words.setU32(id, id);
+      adjusted.setU32(id, 0);
+    }
+    for (let e: u32 = 0; e < this.entries; e++) adjusted.setU32(this.grams.u32At(e), this.counts.u32At(e));
+    for (let id: u32 = 0; id < v; id++) this.statAdd(0, adjusted.u32At(id));
+  }
+
+  /**
+   * adjust_counts.cc: walks the highest-order n-grams in suffix order, keeping one open n-gram per
+   * lower order. A lower-order n-gram's adjusted count is its number of distinct left extensions;
+   * n-grams that start with <s> keep their raw count; highest-order n-grams with <s> after the first
+   * position (extra padding) are dropped. Counts-of-counts follow lmplz exactly, including its use of
+   * the raw count for the n-grams still open at the end of the walk.
+   */
+  private adjustCounts(model: Model, adjusted: Array<Buf>): void {
+    const order = this.order;
+    const n = <usize>this.entries;
+    const perm = this.sortedPermutation(this.grams.ptr, order, n, 0, order - 1, 1);
+    const stride = <usize>order << 2;
+
+    // Open n-gram per depth d (order d + 1): words, adjusted count, raw count.
+    const open = heap.alloc(<usize>order * stride);
+    const openCount = new StaticArray<u64>(order);
+    const rawCount = new StaticArray<u64>(order);
+    const full = model.words[order - 1];
+    const fullAdjusted = adjusted[order - 1];
+
+    // <unk> first with count 0, then <s> open with count 0.
+    model.words[0].pushU32(UNK);
+    adjusted[0].pushU32(0);
+    this.statAdd(0, 0);
+    store<u32>(open, BOS);
+    openCount[0] = 0;
+    rawCount[0] = u64.MAX_VALUE;
+    let depth = 0;
+
+    for (let r: usize = 0; r < n; r++) {
+      const e = load<u32>(perm + (r << 2));
+      const g = this.grams.ptr + <usize>e * stride;
+      const gc = <u64>this.counts.u32At(e);
+      // Last position of g that differs from the open n-gram of the deepest order, from the right.
+      let different = order - 1;
+      {
+        const openWords = open + <usize>depth * stride;
+        let pre = depth;
+        while (pre >= 0 && load<u32>(openWords + (<usize>pre << 2)) == load<u32>(g + (<usize>different << 2))) {
+          pre--;
+          different--;
+        }
+      }
+      const same = order - 1 - different;
+      // Close the open n-grams that no longer match.
+      while (depth >= same) {
+        this.statAdd(depth, openCount[depth]);
+        model.words[depth].pushBytes(open + <usize>depth * stride, <usize>(depth + 1) << 2);
+        adjusted[depth].pushU32(<u32>openCount[depth]);
+        depth--;
+      }
+      for (let i = 0; i < same; i++) rawCount[i] += gc;
+      if (same > 0) openCount[same - 1]++;
+      // Open the new suffixes, up to an <s>.
+      let b = different;
+      while (b > 0 && load<u32>(g + (<usize>b << 2)) != BOS) {
+        depth++;
+        memory.copy(open + <usize>depth * stride, g + (<usize>b << 2), <usize>(order - b) << 2);
+        openCount[depth] = 1;
+        rawCount[depth] = gc;
+        b--;
+      }
+      if (b != 0) {
+        depth++;
+        memory.copy(open + <usize>depth * stride, g + (<usize>b << 2), <usize>(order - b) << 2);
+        openCount[depth] = gc;
+        rawCount[depth] = gc;
+      } else {
+        this.statAdd(order - 1, gc);
+        full.pushBytes(g, stride);
+        fullAdjusted.pushU32(<u32>gc);
+      }
+    }
+    for (let d = 0; d <= depth; d++) {
+      this.statAdd(d, rawCount[d]);
+      model.words[d].pushBytes(open + <usize>d * stride, <usize>(d + 1) << 2);
+      adjusted[d].pushU32(<u32>openCount[d]);
+    }
+    heap.free(open);
+    heap.free(perm);
+    for (let k = 1; k <= order; k++) model.prob[k - 1].resize(model.words[k - 1].len / <usize>k);
+  }
+
+  /**
+   * Stable LSD radix sort of entries 0..n-1 (stride words each) by the words at positions first,
+   * first+step, ..., last (the last position is the most significant). Returns the permutation.
+   */
+  private sortedPermutation(words: usize, stride: i32, n: usize, first: i32, last: i32, step: i32): usize {
+    const v = <usize>this.vocab.size;
+    let perm = heap.alloc(n << 2);
+    let tmp = heap.alloc(n << 2);
+    const buckets = heap.alloc((v + 1) << 2);
+    for (let i: usize = 0; i < n; i++) store<u32>(perm + (i << 2), <u32>i);
+    const s = <usize>stride << 2;
+    for (let pos = first; ; pos += step) {
+      const at = words + (<usize>pos << 2);
+      memory.fill(buckets, 0, (v + 1) << 2);
+      for (let i: usize = 0; i < n; i++) {
+        const key = <usize>load<u32>(at + <usize>load<u32>(perm + (i << 2)) * s);
+        const c = buckets + ((key + 1) << 2);
+        store<u32>(c, load<u32>(c) + 1);
+      }
+      for (let k: usize = 1; k <= v; k++) {
+        store<u32>(buckets + (k << 2), load<u32>(buckets + (k << 2)) + load<u32>(buckets + ((k - 1) << 2)));
+      }
+      for (let i: usize = 0; i < n; i++) {
+        const idx = load<u32>(perm + (i << 2));
+        const key = <usize>load<u32>(at + <usize>idx * s);
+        const c = buckets + (key << 2);
+        const dest = load<u32>(c);
+        store<u32>(c, dest + 1);
+        store<u32>(tmp + (<usize>dest << 2), idx);
+      }
+      const swap = perm;
+      perm = tmp;
+      tmp = swap;
+      if (pos == last) break;
+    }
+    heap.free(tmp);
+    heap.free(buckets);
+    return perm;
+  }
+
+  /** adjust_counts.cc CalculateDiscounts: Chen & Goodman's equation (26), in f32 like lmplz. */
+  private computeDiscounts(useFallback: bool, fallback1: f32, fallback2: f32, fallback3: f32): bool {
+    for (let k = 0; k < this.order; k++) {
+      const c = k * 5;
+      let ok = true;
+      for (let j = 1; j < 4 && ok; j++) {
+        if (this.countsOfCounts[c + j] == 0) {
+          ok = false;
+          this.setBad(k + 1, DISCOUNT_MISSING_COUNT, j, 0);
+        }
+      }
+      if (ok) {
+        const n1 = this.countsOfCounts[c + 1];
+        const n2 = this.countsOfCounts[c + 2];
+        const y: f32 = <f32>n1 / <f32>(<f64>n1 + 2.0 * <f64>n2);
+        this.discounts[k * 4] = 0;
+        for (let j = 1; j < 4 && ok; j++) {
+          const d: f32 =
+            <f32>j - ((<f32>(j + 1) * y) * <f32>this.countsOfCounts[c + j + 1]) / <f32>this.countsOfCounts[c + j];
+          if (d < 0 || d > <f32>j) {
+            ok = false;
+            this.setBad(k + 1, DISCOUNT_OUT_OF_RANGE, j, d);
+          } else {
+            this.discounts[k * 4 + j] = d;
+          }
+        }
+      }
+      if (!ok) {
+        if (!useFallback) return false;
+        this.fallbackOrders |= 1 << k;
+        this.discounts[k * 4] = 0;
+        this.discounts[k * 4 + 1] = fallback1;
+        this.discounts[k * 4 + 2] = fallback2;
+        this.discounts[k * 4 + 3] = fallback3;
+      }
+    }
+    return true;
+  }
+
+  private setBad(order: i32, kind: i32, count: i32, value: f32): void {
+    if (this.badOrder != 0) return;
+    this.badOrder = order;
+    this.badKind = kind;
+    this.badCount = count;
+    this.badValue = value;
+  }
+
+  @inline private discount(k: i32, count: u32): f32 {
+    return unchecked(this.discounts[(k - 1) * 4 + <i32>min(count, 3)]);
+  }
+
+  /** Gamma of one context: (D1 N1 + D2 N2 + D3 N3+) / denominator, summed in f32 as AddRight does. */
+  @inline private gamma(k: i32, n1: u64, n2: u64, n3: u64, denominator: f32): f32 {
+    let g: f32 = 0;
+    g += this.discount(k, 1) * <f32>n1;
+    g += this.discount(k, 2) * <f32>n2;
+    g += this.discount(k, 3) * <f32>n3;
+    return g / denominator;
+  }
+
+  /** initial_probabilities.cc for unigrams (interpolate_unigrams, lmplz's default). */
+  private unigramProbabilities(model: Model, adjusted: Buf, gammas: Buf): void {
+    const n = model.size(1);
+    let total: u64 = 0;
+    let n1: u64 = 0,
+      n2: u64 = 0,
+      n3: u64 = 0;
+    for (let i: usize = 0; i < n; i++) {
+      const c = adjusted.u32At(i);
+      total += c;
+      if (c == 1) n1++;
+      else if (c == 2) n2++;
+      else if (c >= 3) n3++;
+    }
+    const denominator = <f32>total;
+    const g = this.gamma(1, n1, n2, n3, denominator);
+    const prob = model.prob[0];
+    for (let i: usize = 0; i < n; i++) {
+      const id = load<u32>(model.gramPtr(1, i));
+      const c = adjusted.u32At(i);
+      if (id == BOS) {
+        // <s> has probability 1 and no interpolation; it is written as -99.
+        prob.setF32(i, 1.0);
+        gammas.setF32(i, 0);
+      } else {
+        prob.setF32(i, id == UNK ? 0 : (<f32>c - this.discount(1, c)) / denominator);
+        gammas.setF32(i, g);
+      }
+    }
+  }
+
+  /**
+   * initial_probabilities.cc for order k >= 2: groups n-grams by context (their first k-1 words),
+   * sets each n-gram's discounted probability and its context's gamma, and the context's backoff.
+   * Returns this order's prefix-sorted permutation (the next order finds its contexts in it).
+   */
+  private contextProbabilities(model: Model, k: i32, adjusted: Buf, gammas: Buf, previousOrder: usize): usize {
+    const n = model.size(k);
+    const words = model.words[k - 1].ptr;
+    const perm = this.sortedPermutation(words, k, n, k - 1, 0, -1);
+    const stride = <usize>k << 2;
+    const contextBytes = <i32>(k - 1);
+    const prob = model.prob[k - 1];
+    const contextBackoff = model.backoff[k - 2];
+    let cursor: usize = 0; // into previousOrder
+    let i: usize = 0;
+    while (i < n) {
+      const begin = i;
+      const context = words + <usize>load<u32>(perm + (i << 2)) * stride;
+      let total: u64 = 0;
+      let n1: u64 = 0,
+        n2: u64 = 0,
+        n3: u64 = 0;
+      do {
+        const c = adjusted.u32At(load<u32>(perm + (i << 2)));
+        total += c;
+        if (c == 1) n1++;
+        else if (c == 2) n2++;
+        else if (c >= 3) n3++;
+        i++;
+      } while (i < n && sameWords(words + <usize>load<u32>(perm + (i << 2)) * stride, context, contextBytes));
+      const denominator = <f32>total;
+      const g = this.gamma(k, n1, n2, n3, denominator);
+      for (let j = begin; j < i; j++) {
+        const e = load<u32>(perm + (j << 2));
+        const c = adjusted.u32At(e);
+        prob.setF32(e, (<f32>c - this.discount(k, c)) / denominator);
+        gammas.setF32(e, g);
+      }
+      // The context is an n-gram of order k-1: find it to give it its backoff.
+      let contextIndex: u32;
+      if (k == 2) {
+        contextIndex = load<u32>(context); // unigram index == id
+      } else {
+        const lowerSize = model.size(k - 1);
+        while (
+          cursor < lowerSize &&
+          !sameWords(model.gramPtr(k - 1, load<u32>(previousOrder + (cursor << 2))), context, contextBytes)
+        ) {
+          cursor++;
+        }
+        contextIndex = load<u32>(previousOrder + (cursor << 2));
+      }
+      contextBackoff.setF32(contextIndex, g);
+    }
+    if (previousOrder) heap.free(previousOrder);
+    return perm;
+  }
+
+  /** interpolate.cc: p = p_discounted + gamma(context) * p_lower(suffix), then log10. */
+  private interpolate(model: Model, gammas: Array<Buf>, vocabSize: u32): void {
+    const order = this.order;
+    // lmplz: 1.0 / float(vocab size - 1), since <s> is never predicted.
+    const uniform: f32 = <f32>(1.0 / <f64>(<f32>(vocabSize - 1)));
+    const p1 = model.prob[0];
+    const n1 = model.size(1);
+    for (let i: usize = 0; i < n1; i++) p1.setF32(i, p1.f32At(i) + gammas[0].f32At(i) * uniform);
+    for (let k = 2; k <= order; k++) {
+      const n = model.size(k);
+      const prob = model.prob[k - 1];
+      const lower = model.prob[k - 2];
+      const gamma = gammas[k - 1];
+      const lowerSize = model.size(k - 1);
+      let cursor: usize = 0;
+      for (let i: usize = 0; i < n; i++) {
+        const suffix = model.gramPtr(k, i) + 4;
+        while (cursor < lowerSize && !sameWords(model.gramPtr(k - 1, cursor), suffix, k - 1)) cursor++;
+        prob.setF32(i, prob.f32At(i) + gamma.f32At(i) * lower.f32At(cursor));
+      }
+    }
+    for (let k = 1; k <= order; k++) {
+      const n = model.size(k);
+      const prob = model.prob[k - 1];
+      for (let i: usize = 0; i < n; i++) prob.setF32(i, min<f32>(0, Mathf.log10(prob.f32At(i))));
+      if (k < order) {
+        const bo = model.backoff[k - 1];
+        for (let i: usize = 0; i < n; i++) bo.setF32(i, Mathf.log10(bo.f32At(i)));
+      }
+    }
+    p1.setF32(BOS, -99);
+  }
+
+  dispose(): void {
+    heap.free(this.window);
+    if (this.slots) heap.free(this.slots);
+    this.grams.free();
+    this.counts.free();
+  }
+}
