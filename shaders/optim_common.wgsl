@@ -1,0 +1,51 @@
+// Shared by the optimizer kernels (prepended by src/optim/kernels.ts; not a kernel itself).
+// - The gradient is binding 2, `grad`: f32 or f16 storage (alias G), or packed bf16 pairs in u32
+//   words (flag G_BF16, low half first), always widened to f32.
+// - `store_low` writes the optional low-precision copy of updated weights: flag COPY_F16 (array<f16>)
+//   or COPY_BF16 (packed u32 pairs, round to nearest even). The kernel declares `low` and a Params
+//   field `oc` (the copy's element offset, even for bf16); callers pass pairs starting at an even index,
+//   so a bf16 word is written whole by one thread, and a lone last element keeps its word's other half.
+// - The optimizer control buffer, where a kernel binds it, is f32 words
+//   [t (applied updates), grad norm, grad multiplier (1/loss scale times clip coefficient), skip, found_inf].
+
+#if G_BF16
+@group(0) @binding(2) var<storage, read> grad: array<u32>;
+fn load_grad(i: u32) -> f32 { let w = grad[i >> 1u]; return bitcast<f32>(select(w << 16u, w & 0xffff0000u, (i & 1u) == 1u)); }
+#else
+@group(0) @binding(2) var<storage, read> grad: array<G>;
+fn load_grad(i: u32) -> f32 { return f32(grad[i]); }
+#endif
+
+const CTRL_T = 0u;
+const CTRL_NORM = 1u;
+const CTRL_MULT = 2u;
+const CTRL_SKIP = 3u;
+const CTRL_FOUND_INF = 4u;
+
+fn is_finite(x: f32) -> bool { return (bitcast<u32>(x) & 0x7f800000u) != 0x7f800000u; }
+
+fn bf16_bits(x: f32) -> u32 {
+  let u = bitcast<u32>(x);
+  if ((u & 0x7fffffffu) > 0x7f800000u) { return (u >> 16u) | 0x40u; }
+  return (u + 0x7fffu + ((u >> 16u) & 1u)) >> 16u;
+}
+
+// Element i (even) and, when has_b, i + 1 of the low-precision copy.
+fn store_low(i: u32, a: f32, b: f32, has_b: bool) {
+#if COPY_F16
+  low[p.oc + i] = f16(a);
+  if (has_b) { low[p.oc + i + 1u] = f16(b); }
+#endif
+#if COPY_BF16
+  let w = (p.oc + i) >> 1u;
+  if (has_b) { low[w] = bf16_bits(a) | (bf16_bits(b) << 16u); } else { low[w] = (low[w] & 0xffff0000u) | bf16_bits(a); }
+#endif
+}
+
+// 1 - b^t for bias corrections, without the cancellation of 1 - pow(b, t) when b^t is near 1
+// (b = 0.999, t = 1): a short series of -expm1(t ln b) for small |t ln b|.
+fn one_minus_pow(b: f32, t: f32) -> f32 {
+  let x = t * log(b);
+  if (abs(x) < 0.1) { return -x * (1.0 + x / 2.0 * (1.0 + x / 3.0 * (1.0 + x / 4.0 * (1.0 + x / 5.0)))); }
+  return 1.0 - exp(x);
+}
