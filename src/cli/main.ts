@@ -3,7 +3,9 @@ import { Command } from 'commander';
 import { useNodePlatform } from '../platform/node.js';
 import { WebtrainError } from '../errors.js';
 import { registerInfo } from './info.js';
+import { registerPrepare } from './prepare.js';
 import { registerBench } from './bench.js';
+import { registerTokenizer } from './tokenizer.js';
 
 useNodePlatform();
 
@@ -13,7 +15,9 @@ const program = new Command('webtrain')
   .showHelpAfterError();
 
 registerInfo(program);
+registerPrepare(program);
 registerBench(program);
+registerTokenizer(program);
 
 program.parseAsync(process.argv).then(
   () => process.exit(process.exitCode ?? 0),
