@@ -4,7 +4,6 @@ import { useNodePlatform } from '../platform/node.js';
 import { WebtrainError } from '../errors.js';
 import { registerInfo } from './info.js';
 import { registerPrepare } from './prepare.js';
-import { registerPrepare } from './prepare.js';
 import { registerBench } from './bench.js';
 import { registerTokenizer } from './tokenizer.js';
 
@@ -16,7 +15,6 @@ const program = new Command('webtrain')
   .showHelpAfterError();
 
 registerInfo(program);
-registerPrepare(program);
 registerPrepare(program);
 registerBench(program);
 registerTokenizer(program);
