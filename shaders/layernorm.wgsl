@@ -7,7 +7,8 @@
 //   BACKWARD_DX  one workgroup per row: with g = dy * w and xhat = (x - mean) * rstd,
 //                dx = rstd * (g - mean(g) - xhat * mean(g * xhat))   (RMSNorm drops mean(g)).
 //   PARAM_PARTIAL  workgroup (column block, row chunk) sums dy * xhat (and dy) over the
-//                chunk's rows into partial[chunk] (f32 [chunks, 2, cols]).
+//                chunk's rows into partial[chunk] (f32 [chunks, 2, cols]; RMSNorm fills
+//                only the first half).
 //   PARAM_FINAL  one thread per column sums the chunks in order: dw (and db).
 // The parameter gradients never use float atomics, so they are bitwise reproducible.
 // Spec: alias T (x, y, dy, dx storage: f32 or f16), W (w, b, dw, db storage); flags RMS and
@@ -150,7 +151,9 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
     acc += vec2(d * (f32(x[r * p.cols + c]) - mean) * rstd_in[r], d);
   }
   partial[2u * chunk * p.cols + c] = acc.x;
+#if !RMS
   partial[(2u * chunk + 1u) * p.cols + c] = acc.y;
+#endif
 }
 #endif
 
@@ -166,13 +169,13 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let c = gid.x;
   if (c >= p.cols) { return; }
-  var acc = vec2(0.0);
-  for (var k = 0u; k < p.rows; k++) {
-    acc += vec2(partial[2u * k * p.cols + c], partial[(2u * k + 1u) * p.cols + c]);
-  }
-  dw[c] = W(acc.x);
+  var acc = 0.0;
+  for (var k = 0u; k < p.rows; k++) { acc += partial[2u * k * p.cols + c]; }
+  dw[c] = W(acc);
 #if !RMS
-  db[c] = W(acc.y);
+  acc = 0.0;
+  for (var k = 0u; k < p.rows; k++) { acc += partial[(2u * k + 1u) * p.cols + c]; }
+  db[c] = W(acc);
 #endif
 }
 #endif

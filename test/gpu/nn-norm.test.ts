@@ -53,7 +53,7 @@ test('the f64 reference norm gradients agree with finite differences', () => {
 });
 
 for (const dtype of dtypes) {
-  for (const [R, C] of [[17, 33], [5, 769], [40, 3]] as const) {
+  for (const [R, C] of [[17, 33], [5, 769], [40, 3], [2, 8192]] as const) {
     for (const kind of ['layer', 'rms'] as const) {
       test(`${kind}Norm forward and backward match the f64 reference, [${R}, ${C}] ${dtype}`, async () => {
         const eps = 1e-5;
