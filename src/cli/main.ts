@@ -6,6 +6,7 @@ import { registerInfo } from './info.js';
 import { registerPrepare } from './prepare.js';
 import { registerBench } from './bench.js';
 import { registerTokenizer } from './tokenizer.js';
+import { registerNgram } from './ngram.js';
 
 useNodePlatform();
 
@@ -18,6 +19,7 @@ registerInfo(program);
 registerPrepare(program);
 registerBench(program);
 registerTokenizer(program);
+registerNgram(program);
 
 program.parseAsync(process.argv).then(
   () => process.exit(process.exitCode ?? 0),

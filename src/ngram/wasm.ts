@@ -4,8 +4,19 @@ import { instantiate } from '../../build/ngram.js';
 
 export type NgramWasm = Awaited<ReturnType<typeof instantiate>>;
 
+let compiled: Promise<WebAssembly.Module> | null = null;
 let instance: Promise<NgramWasm> | null = null;
 
+function compile(): Promise<WebAssembly.Module> {
+  return (compiled ??= WebAssembly.compile(bytes as BufferSource));
+}
+
+/** The shared instance. */
 export function ngramWasm(): Promise<NgramWasm> {
-  return (instance ??= WebAssembly.compile(bytes as BufferSource).then((m) => instantiate(m, { env: {} })));
+  return (instance ??= compile().then((m) => instantiate(m, { env: {} })));
+}
+
+/** A fresh instance with its own memory: each n-gram model owns one, so several can coexist. */
+export async function newNgramInstance(): Promise<NgramWasm> {
+  return instantiate(await compile(), { env: {} });
 }
