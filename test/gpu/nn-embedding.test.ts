@@ -1,6 +1,6 @@
 import { testGpu, randn, maxRelErr } from '../helpers/gpu.js';
 import { Tensor } from '../../src/tensor/tensor.js';
-import { embedding, embeddingBackward, positionalEmbeddingBackward } from '../../src/nn/functional/embedding.js';
+import { embedding, embeddingBackward, positionalEmbeddingBackward, sumBuckets } from '../../src/nn/functional/embedding.js';
 import { ShapeError } from '../../src/errors.js';
 import { dot, finiteDifferenceError, held, type FloatDtype } from './nn-gradcheck.js';
 
@@ -65,8 +65,9 @@ for (const dtype of dtypes) {
 }
 
 test('backward sums every id in ascending position order (exactly), with buckets larger than a workgroup', async () => {
-  // 700 positions over 5 ids: buckets of ~140-280 entries exercise the multi-pass sort.
-  const [V, C, N] = [7, 5, 700];
+  // (n^2 + 3n) % 5 takes the values 0, 3 (600 times each) and 4 (300 times): buckets so large
+  // that each sort step needs several passes of the 256 threads.
+  const [V, C, N] = [7, 5, 1500];
   const ids = Array.from({ length: N }, (_, n) => (n * n + 3 * n) % 5);
   ids[17] = 6;   // an id used once
   ids[18] = 1000; // out of range: skipped
@@ -94,4 +95,24 @@ test('an out-of-range id gives a NaN row; shape and dtype errors are clear', asy
   expect(() => embeddingBackward(tt, ti, 4)).toThrow(/dout must be \[2, C\]/);
   expect(() => positionalEmbeddingBackward(d, 1)).toThrow(ShapeError);
   [tt, ti, fids, d, pos].forEach((t) => t.dispose());
+});
+
+test('the bucket sum sorts positions given in any order, so its result never depends on atomics', async () => {
+  // Buckets: id 0 <- 5 positions, id 1 <- none, id 2 <- 600 positions (several passes per sort step).
+  const [C, N] = [3, 605];
+  const dout = held(randn(N * C, 6).map((v) => v * 1e4), 'f32');
+  const bucket0 = [4, 0, 3, 1, 2];
+  const bucket2 = Array.from({ length: 600 }, (_, j) => 5 + ((j * 337) % 600));   // a scrambled permutation
+  const starts = Tensor.from(gpu, [0, 5, 5, 605], [4], 'u32');
+  const order = Tensor.from(gpu, [...bucket0, ...bucket2], [N], 'u32');
+  const td = Tensor.from(gpu, dout, [N, C]);
+  const dtable = sumBuckets(td, starts, order);
+  const want = new Float64Array(3 * C);
+  for (let n = 0; n < N; n++) {
+    const id = n < 5 ? 0 : 2;
+    for (let c = 0; c < C; c++) want[id * C + c] = Math.fround(want[id * C + c] + dout[n * C + c]);
+  }
+  expect(Array.from(await dtable.toArray())).toEqual(Array.from(want));
+  expect(Array.from(await order.toArray())).toEqual(Array.from({ length: N }, (_, n) => n));
+  [starts, order, td, dtable].forEach((t) => t.dispose());
 });

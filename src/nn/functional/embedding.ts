@@ -63,17 +63,40 @@ export function embeddingBackward(dout: Tensor, ids: Tensor, vocab: number): Ten
   const n = ids.size;
   const cursor = Tensor.zeros(gpu, [vocab], 'u32');
   const starts = Tensor.empty(gpu, [vocab + 1], 'u32');
-  const order = Tensor.empty(gpu, [Math.max(n, 1)], 'u32');
-  const dtable = Tensor.empty(gpu, [vocab, channels], 'f32');
+  const order = Tensor.empty(gpu, [n], 'u32');
   const uniforms = [n, channels, vocab, 0];
   const spec = (flag: string) => mergeSpecs(floatSpec(dout.dtype), floatSpec('f32', 'OUT'), { flags: [flag] });
-  withDense([ids, dout], (idd, dd) => {
+  withDense([ids], (idd) => {
     gpu.dispatch(COUNT, spec('COUNT'), [idd.buffer, cursor.buffer], uniforms, grid1d(n));
     gpu.dispatch(SCAN, spec('SCAN'), [cursor.buffer, starts.buffer], uniforms, [1]);
     gpu.dispatch(FILL, spec('FILL'), [idd.buffer, cursor.buffer, order.buffer], uniforms, grid1d(n));
-    gpu.dispatch(SUM, spec('SUM'), [starts.buffer, order.buffer, dd.buffer, dtable.buffer], uniforms, grid1d(vocab, 1));
+  });
+  const dtable = withDense([dout], (dd) => {
+    const rows = dd.reshape([n, channels]);
+    try { return sumBuckets(rows, starts, order); } finally { rows.dispose(); }
   });
   [cursor, starts, order].forEach((t) => t.dispose());
+  return dtable;
+}
+
+/**
+ * The last stage of embeddingBackward, on its own so tests can feed it positions in any
+ * order: dtable[v] = sum of dout[order[j]] for j in [starts[v], starts[v + 1]), summed in
+ * ascending position order whatever the order given (it sorts each bucket of a contiguous
+ * `order` in place).
+ */
+export function sumBuckets(dout: Tensor, starts: Tensor, order: Tensor): Tensor {
+  requireFloat(dout, 'sumBuckets dout');
+  if (dout.rank !== 2 || starts.dtype !== 'u32' || order.dtype !== 'u32' || starts.rank !== 1 || starts.size < 1) {
+    throw new ShapeError('sumBuckets takes dout [N, C], starts u32 [V + 1] and order u32 [N]');
+  }
+  const [n, channels] = dout.shape;
+  const vocab = starts.size - 1;
+  const dtable = Tensor.empty(dout.gpu, [vocab, channels], 'f32');
+  const spec = mergeSpecs(floatSpec(dout.dtype), floatSpec('f32', 'OUT'), { flags: ['SUM'] });
+  withDense([starts, order, dout], (sd, od, dd) => {
+    dout.gpu.dispatch(SUM, spec, [sd.buffer, od.buffer, dd.buffer, dtable.buffer], [n, channels, vocab, 0], grid1d(vocab, 1));
+  });
   return dtable;
 }
 
