@@ -77,7 +77,7 @@ export class BpeTokenizer implements Tokenizer {
     let total = 0;
     for (let id = 0; id < this.vocabSize; id++) {
       const token = this.tokens[id];
-      let bytes = new Uint8Array(0);
+      let bytes: Uint8Array = new Uint8Array(0);
       if (token !== undefined) {
         const decoded = spec.specialTokens.has(token) ? utf8.encode(token) : tokenToBytes(token);
         if (!decoded) {
