@@ -111,10 +111,12 @@ test('f16 activations with f32 weights, and a strided input view', async () => {
   [tx, view, tw, tb, y, mean, rstd, dweight].forEach((t) => t.dispose());
 });
 
-test('parameter gradients are bitwise reproducible over many rows', async () => {
+test('parameter gradients are right and bitwise reproducible over many row chunks', async () => {
   const [R, C] = [600, 40];
-  const tx = Tensor.from(gpu, randn(R * C, 1), [R, C]), tdy = Tensor.from(gpu, randn(R * C, 2), [R, C]);
-  const tw = Tensor.from(gpu, randn(C, 3), [C]), tb = Tensor.from(gpu, randn(C, 4), [C]);
+  const x = held(randn(R * C, 1), 'f32'), dy = held(randn(R * C, 2), 'f32'), w = held(randn(C, 3), 'f32');
+  const tx = Tensor.from(gpu, x, [R, C]), tdy = Tensor.from(gpu, dy, [R, C]);
+  const tw = Tensor.from(gpu, w, [C]), tb = Tensor.from(gpu, randn(C, 4), [C]);
+  const want = normGradRef(dy, x, w, true, C, 1e-5);
   const { y, mean, rstd } = layerNorm(tx, tw, tb);
   const runs = [];
   for (let i = 0; i < 2; i++) {
@@ -123,6 +125,8 @@ test('parameter gradients are bitwise reproducible over many rows', async () => 
     [g.dx, g.dweight, g.dbias].forEach((t) => t.dispose());
   }
   expect(runs[0]).toEqual(runs[1]);
+  expect(maxRelErr(runs[0][0], want.dw, 1)).toBeLessThan(1e-5);
+  expect(maxRelErr(runs[0][1], want.db, 1)).toBeLessThan(1e-5);
   [tx, tdy, tw, tb, y, mean, rstd].forEach((t) => t.dispose());
 });
 
