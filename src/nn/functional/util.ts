@@ -7,7 +7,7 @@ import type { Tensor } from '../../tensor/tensor.js';
  * The tensor itself when its data starts at element 0 of its buffer and is contiguous
  * (what the kernels index), otherwise a packed copy. Call `release()` when done.
  */
-export function dense(x: Tensor): { t: Tensor; release: () => void } {
+function dense(x: Tensor): { t: Tensor; release: () => void } {
   if (x.isContiguous && x.offset === 0) return { t: x, release: () => {} };
   const t = contiguous(x);
   return { t, release: () => t.dispose() };
@@ -27,10 +27,6 @@ export function requireFloat(x: Tensor, what: string): void {
   if (x.dtype !== 'f32' && x.dtype !== 'f16') {
     throw new ShapeError(`${what} must be f32 or f16, got ${x.dtype}; cast() it first`);
   }
-}
-
-export function requireDtype(x: Tensor, dtype: string, what: string): void {
-  if (x.dtype !== dtype) throw new ShapeError(`${what} must be ${dtype}, got ${x.dtype}`);
 }
 
 export function requireShape(x: Tensor, shape: readonly number[], what: string): void {
