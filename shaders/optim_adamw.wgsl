@@ -3,11 +3,11 @@
 //   p = p (1 - lr wd) - lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
 // t (applied updates), mult (1/loss scale times the clip coefficient) and the skip flag are read from
 // the control buffer (see optim_finalize.wgsl), so nothing crosses to the host. Each thread updates
-// two consecutive elements. Parameter, gradient and copy are contiguous runs at element offsets
+// two consecutive elements. omb1 = 1 - b1, omb2 = 1 - b2, ln_b1 = ln b1, ln_b2 = ln b2, all from f64. Parameter, gradient and copy are contiguous runs at element offsets
 // op, og, oc; m and v start at 0.
 // Spec: alias G or flag G_BF16 (gradient storage); flag COPY_F16 or COPY_BF16 (low-precision copy).
 
-struct Params { n: u32, op: u32, og: u32, oc: u32, lr: f32, b1: f32, b2: f32, omb1: f32, omb2: f32, eps: f32, wd: f32 }
+struct Params { n: u32, op: u32, og: u32, oc: u32, lr: f32, b1: f32, b2: f32, omb1: f32, omb2: f32, eps: f32, wd: f32, ln_b1: f32, ln_b2: f32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> ctrl: array<f32>;
 @group(0) @binding(3) var<storage, read_write> param: array<f32>;
@@ -36,8 +36,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   if (k >= p.n || ctrl[CTRL_SKIP] != 0.0) { return; }
   let t = ctrl[CTRL_T];
   let mult = ctrl[CTRL_MULT];
-  let step_size = p.lr / one_minus_pow(p.b1, t);
-  let bc2_sqrt = sqrt(one_minus_pow(p.b2, t));
+  let step_size = p.lr / one_minus_exp(t * p.ln_b1);
+  let bc2_sqrt = sqrt(one_minus_exp(t * p.ln_b2));
   let a = update(k, mult, step_size, bc2_sqrt);
   let has_b = k + 1u < p.n;
   var b = 0.0;

@@ -42,10 +42,10 @@ fn store_low(i: u32, a: f32, b: f32, has_b: bool) {
 #endif
 }
 
-// 1 - b^t for bias corrections, without the cancellation of 1 - pow(b, t) when b^t is near 1
-// (b = 0.999, t = 1): a short series of -expm1(t ln b) for small |t ln b|.
-fn one_minus_pow(b: f32, t: f32) -> f32 {
-  let x = t * log(b);
+// 1 - e^x (x <= 0) for bias corrections 1 - beta^t = 1 - e^(t ln beta), with ln beta computed on the
+// host in f64: f32 log/pow near 1 have only absolute accuracy (2^-21), far too coarse for 1 - 0.999^t.
+// For small |x| a short series of -expm1(x) avoids the cancellation of 1 - exp(x).
+fn one_minus_exp(x: f32) -> f32 {
   if (abs(x) < 0.1) { return -x * (1.0 + x / 2.0 * (1.0 + x / 3.0 * (1.0 + x / 4.0 * (1.0 + x / 5.0)))); }
   return 1.0 - exp(x);
 }

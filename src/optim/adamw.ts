@@ -37,7 +37,8 @@ export class AdamW extends Optimizer {
   protected override update(i: number, grad: Tensor, lr = this.lr): void {
     const p = this.params[i];
     const wd = p.decay ? this.weightDecay : 0;
-    const params = [...this.offsets(i, grad), f32(lr), f32(this.beta1), f32(this.beta2), f32(1 - this.beta1), f32(1 - this.beta2), f32(this.eps), f32(wd)];
+    const params = [...this.offsets(i, grad), f32(lr), f32(this.beta1), f32(this.beta2), f32(1 - this.beta1), f32(1 - this.beta2), f32(this.eps), f32(wd),
+      f32(lnBeta(this.beta1)), f32(lnBeta(this.beta2))];
     this.gpu.dispatch(ADAMW, this.kernelSpec(i, grad, {}), [this.control.buffer, grad.buffer, p.param.buffer, this.m[i].buffer, this.v[i].buffer, this.copyBuffer(i)],
       params, grid1d(Math.ceil(p.param.size / 2)));
   }
@@ -45,4 +46,9 @@ export class AdamW extends Optimizer {
   protected override paramState(i: number): Record<string, Tensor> {
     return { m: this.m[i], v: this.v[i] };
   }
+}
+
+/** ln(beta) for the in-kernel bias correction; beta = 0 (no averaging) maps to a large negative finite value. */
+function lnBeta(beta: number): number {
+  return Math.max(Math.log(beta), -100);
 }
