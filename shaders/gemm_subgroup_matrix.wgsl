@@ -1,0 +1,172 @@
+// GEMM on tensor cores (chromium-experimental-subgroup-matrix), f16 inputs, f32 accumulation:
+// C = alpha * op(A) * op(B) + beta * C + bias, then GELU, then + residual (as shaders/gemm.wgsl).
+//
+// Layout: as shaders/gemm.wgsl (offsets, leading dimensions and batch strides in elements,
+// batch z = workgroup_id.z), with A and B read 8 halves at a time: their offsets, leading
+// dimensions and contiguous dimension must be multiples of 8 (the host checks; other shapes
+// take the tiled kernel). Loads are guarded (zero outside the matrix) and so are stores, so any
+// M, N, K is safe without robustness checks.
+//
+// A workgroup of SG_M x SG_N subgroups (SUB invocations each) computes a BM x BN tile; each
+// subgroup a (BM/SG_M) x (BN/SG_N) block of FRAG_M x FRAG_N result matrices. K advances BK at a
+// time: the next step's global loads go to registers before the current step's multiplies,
+// then to workgroup memory (STAGES = 2: a second buffer, one barrier per step; STAGES = 1: two
+// barriers). Results leave through a per-subgroup scratch matrix in workgroup memory, where
+// every invocation applies the epilogue to its elements.
+//
+// This file is the template; `main`, with every fragment and accumulator as its own unrolled
+// variable, is generated per tile shape by gemm_subgroup_matrix.gen.ts and appended.
+// Spec: enable f16, chromium_experimental_subgroup_matrix; alias TC (output, C, residual),
+//   TBIAS; const BM, BN, BK, SUB, SG_M, SG_N, FRAG_M, FRAG_N, FRAG_K, PAD, STAGES;
+//   flags TRANS_A, TRANS_B, BETA, BIAS, GELU, RESIDUAL.
+
+struct Params {
+  m: u32, n: u32, k: u32, _pad0: u32,
+  lda: u32, ldb: u32, ldc: u32, ldr: u32,
+  off_a: u32, off_b: u32, off_c: u32, off_r: u32,
+  bsa: u32, bsb: u32, bsc: u32, bsr: u32,
+  alpha: f32, beta: f32, off_bias: u32, _pad1: u32,
+}
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> a: array<vec4<u32>>;  // 8 halves per element
+@group(0) @binding(2) var<storage, read> b: array<vec4<u32>>;
+@group(0) @binding(3) var<storage, read_write> c: array<TC>;
+// Bound to a placeholder when the flag is off.
+@group(0) @binding(4) var<storage, read> bias: array<TBIAS>;
+@group(0) @binding(5) var<storage, read> residual: array<TC>;
+
+const THREADS = SG_M * SG_N * SUB;
+const FRAG = FRAG_M * FRAG_N;
+
+// Workgroup-memory tiles keep the global layout (rows padded by PAD halves against bank
+// conflicts); fragments of a transposed operand are loaded column-major.
+#if TRANS_A
+const SA = BM + PAD;          // As[k][m]
+const A_SIZE = BK * SA;
+const A_COL_MAJOR = true;
+fn a_frag(stage: u32, m: u32, k: u32) -> u32 { return stage * A_SIZE + k * SA + m; }
+#else
+const SA = BK + PAD;          // As[m][k]
+const A_SIZE = BM * SA;
+const A_COL_MAJOR = false;
+fn a_frag(stage: u32, m: u32, k: u32) -> u32 { return stage * A_SIZE + m * SA + k; }
+#endif
+#if TRANS_B
+const SB = BK + PAD;          // Bs[n][k]
+const B_SIZE = BN * SB;
+const B_COL_MAJOR = true;
+fn b_frag(stage: u32, k: u32, n: u32) -> u32 { return stage * B_SIZE + n * SB + k; }
+#else
+const SB = BN + PAD;          // Bs[k][n]
+const B_SIZE = BK * SB;
+const B_COL_MAJOR = false;
+fn b_frag(stage: u32, k: u32, n: u32) -> u32 { return stage * B_SIZE + k * SB + n; }
+#endif
+
+var<workgroup> As: array<f16, STAGES * A_SIZE>;
+var<workgroup> Bs: array<f16, STAGES * B_SIZE>;
+var<workgroup> Cs: array<f32, SG_M * SG_N * FRAG>;
+
+const LA = BM * BK / (8u * THREADS);  // 8-half chunks each invocation stages per step
+const LB = BN * BK / (8u * THREADS);
+var<private> ra: array<vec4<u32>, LA>;
+var<private> rb: array<vec4<u32>, LB>;
+
+fn fetch_a(tid: u32, base: u32, m0: u32, k0: u32) {
+  for (var i = 0u; i < LA; i++) {
+    let v = tid + i * THREADS;
+    var x = vec4<u32>(0u);
+#if TRANS_A
+    let k = k0 + v / (BM / 8u);
+    let m = m0 + (v % (BM / 8u)) * 8u;
+    if (k < p.k && m < p.m) { x = a[(base + k * p.lda + m) >> 3u]; }
+#else
+    let m = m0 + v / (BK / 8u);
+    let k = k0 + (v % (BK / 8u)) * 8u;
+    if (m < p.m && k < p.k) { x = a[(base + m * p.lda + k) >> 3u]; }
+#endif
+    ra[i] = x;
+  }
+}
+
+fn fetch_b(tid: u32, base: u32, k0: u32, n0: u32) {
+  for (var i = 0u; i < LB; i++) {
+    let v = tid + i * THREADS;
+    var x = vec4<u32>(0u);
+#if TRANS_B
+    let n = n0 + v / (BK / 8u);
+    let k = k0 + (v % (BK / 8u)) * 8u;
+    if (n < p.n && k < p.k) { x = b[(base + n * p.ldb + k) >> 3u]; }
+#else
+    let k = k0 + v / (BN / 8u);
+    let n = n0 + (v % (BN / 8u)) * 8u;
+    if (k < p.k && n < p.n) { x = b[(base + k * p.ldb + n) >> 3u]; }
+#endif
+    rb[i] = x;
+  }
+}
+
+fn stash_a(tid: u32, stage: u32) {
+  for (var i = 0u; i < LA; i++) {
+    let v = tid + i * THREADS;
+#if TRANS_A
+    let o = a_frag(stage, (v % (BM / 8u)) * 8u, v / (BM / 8u));
+#else
+    let o = a_frag(stage, v / (BK / 8u), (v % (BK / 8u)) * 8u);
+#endif
+    for (var j = 0u; j < 4u; j++) {
+      let h = bitcast<vec2<f16>>(ra[i][j]);
+      As[o + 2u * j] = h.x;
+      As[o + 2u * j + 1u] = h.y;
+    }
+  }
+}
+
+fn stash_b(tid: u32, stage: u32) {
+  for (var i = 0u; i < LB; i++) {
+    let v = tid + i * THREADS;
+#if TRANS_B
+    let o = b_frag(stage, (v % (BK / 8u)) * 8u, v / (BK / 8u));
+#else
+    let o = b_frag(stage, v / (BN / 8u), (v % (BN / 8u)) * 8u);
+#endif
+    for (var j = 0u; j < 4u; j++) {
+      let h = bitcast<vec2<f16>>(rb[i][j]);
+      Bs[o + 2u * j] = h.x;
+      Bs[o + 2u * j + 1u] = h.y;
+    }
+  }
+}
+
+// GPT-2's tanh approximation; the argument is clamped because tanh overflows on some drivers.
+fn gelu(x: f32) -> f32 {
+  let u = clamp(0.7978845608028654 * (x + 0.044715 * x * x * x), -15.0, 15.0);
+  return 0.5 * x * (1.0 + tanh(u));
+}
+
+// Applies the epilogue to the result matrix a subgroup left in its scratch slot; (m0, n0) is
+// the matrix's top-left element in C.
+fn write_fragment(z: u32, sg: u32, lane: u32, m0: u32, n0: u32) {
+  for (var e = lane; e < FRAG; e += SUB) {
+    let m = m0 + e / FRAG_N;
+    let n = n0 + e % FRAG_N;
+    if (m >= p.m || n >= p.n) { continue; }
+    let at = p.off_c + z * p.bsc + m * p.ldc + n;
+    var v = p.alpha * Cs[sg * FRAG + e];
+#if BETA
+    v += p.beta * f32(c[at]);
+#endif
+#if BIAS
+    v += f32(bias[p.off_bias + n]);
+#endif
+#if GELU
+    v = gelu(v);
+#endif
+#if RESIDUAL
+    v += f32(residual[p.off_r + z * p.bsr + m * p.ldr + n]);
+#endif
+    c[at] = TC(v);
+  }
+}
+
+// ---- generated main follows ----
