@@ -1,11 +1,12 @@
 // Text benchmark: GPT-2 BPE encoding speed on the whole Brown corpus, ours (Wasm) against
 // gpt-tokenizer (pure JS), tiktoken (Wasm) and js-tiktoken (pure JS) on the same text in the same
 // run; then BPE training time for a 32k vocabulary on Brown, against Hugging Face's `tokenizers`.
-//   node dist/bench.mjs text [--passes N] [--skip-train]
+//   node dist/bench.mjs text [-- --passes=N --skip-train --json]
+// Ours and the JS/Wasm encoders run on one thread; the Hugging Face trainer uses all cores (reported).
 import { readFileSync, readdirSync, mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { tokenizerFromGpt2Files } from '../src/text/tokenizer.js';
 import { trainBpe } from '../src/text/train.js';
 
@@ -47,7 +48,8 @@ function mbPerSecond(bytes: number, ms: number): number {
 }
 
 export async function run(args: string[]): Promise<void> {
-  const passes = Number(args[args.indexOf('--passes') + 1] || 3) || 3;
+  const passes = Number(args.find((a) => a.startsWith('--passes='))?.slice(9) ?? 3) || 3;
+  const json = args.includes('--json');
   const text = brownText();
   const bytes = Buffer.byteLength(text, 'utf8');
   console.log(`Brown corpus: ${(bytes / 1e6).toFixed(2)} MB of text, ${passes} passes per encoder (first pass and best reported)`);
@@ -92,11 +94,23 @@ export async function run(args: string[]): Promise<void> {
   console.log(`  ours vs fastest other: ${(results[0]!.best / fastestOther).toFixed(2)}x (target >= 1.0x)`);
   ours.dispose();
 
-  if (args.includes('--skip-train')) return;
-  await benchTraining(text);
+  const training = args.includes('--skip-train') ? null : await benchTraining(text);
+  if (json) {
+    console.log(JSON.stringify({
+      bench: 'text', corpusBytes: bytes,
+      encodeMBps: Object.fromEntries(results.map((r) => [r.name, { first: r.first, best: r.best, identicalIds: r.same }])),
+      oursOverFastestOther: results[0]!.best / fastestOther, training,
+    }));
+  }
 }
 
-async function benchTraining(text: string): Promise<void> {
+interface TrainingFigures {
+  vocabSize: number;
+  oursSeconds: number;
+  hf?: { vocabSize: number; seconds: number; threads: number; oursSecondsSameSize: number; ratio: number };
+}
+
+async function benchTraining(text: string): Promise<TrainingFigures> {
   const vocabSize = 32000;
   console.log(`\nBPE training, ${vocabSize} tokens, byte-level, on Brown`);
   const t0 = performance.now();
@@ -106,9 +120,10 @@ async function benchTraining(text: string): Promise<void> {
   trained.dispose();
 
   const hf = requireAtRunTime<any>('tokenizers');
+  const figures: TrainingFigures = { vocabSize, oursSeconds: oursMs / 1000 };
   if (!hf) {
     console.log('  tokenizers (Hugging Face, native): not installed, skipped');
-    return;
+    return figures;
   }
   // The npm `tokenizers` binding trains with the model's default trainer (30000 tokens, no options),
   // so the comparison is made at 30000 for both.
@@ -126,8 +141,11 @@ async function benchTraining(text: string): Promise<void> {
     const same = await trainBpe([text], { vocabSize: hfVocab, specialTokens: [] });
     const sameMs = performance.now() - t2;
     same.dispose();
-    console.log(`  tokenizers (HF, native, default trainer): ${(hfMs / 1000).toFixed(2)} s, vocabulary ${hfVocab}`);
-    console.log(`  webtrain at the same size (${hfVocab}): ${(sameMs / 1000).toFixed(2)} s; HF/webtrain time ratio ${(hfMs / sameMs).toFixed(2)}x`);
+    const threads = availableParallelism();
+    console.log(`  tokenizers (HF, native, default trainer, up to ${threads} threads): ${(hfMs / 1000).toFixed(2)} s, vocabulary ${hfVocab}`);
+    console.log(`  webtrain at the same size (${hfVocab}, 1 thread): ${(sameMs / 1000).toFixed(2)} s; HF/webtrain time ratio ${(hfMs / sameMs).toFixed(2)}x`);
+    figures.hf = { vocabSize: hfVocab, seconds: hfMs / 1000, threads, oursSecondsSameSize: sameMs / 1000, ratio: hfMs / sameMs };
+    return figures;
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

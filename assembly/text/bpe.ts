@@ -43,6 +43,57 @@ class U32Buffer {
   }
 }
 
+/** A growable min-heap of u64 (unmanaged). */
+class U64Heap {
+  ptr: usize = heap.alloc(64 << 3);
+  capacity: i32 = 64;
+  length: i32 = 0;
+  dispose(): void {
+    heap.free(this.ptr);
+  }
+}
+
+function heapPush(h: U64Heap, v: u64): void {
+  if (h.length == h.capacity) {
+    h.capacity *= 2;
+    h.ptr = heap.realloc(h.ptr, <usize>h.capacity << 3);
+  }
+  let i = h.length++;
+  while (i > 0) {
+    const parent = (i - 1) >> 1;
+    const pv = load<u64>(h.ptr + (<usize>parent << 3));
+    if (pv <= v) break;
+    store<u64>(h.ptr + (<usize>i << 3), pv);
+    i = parent;
+  }
+  store<u64>(h.ptr + (<usize>i << 3), v);
+}
+
+function heapPop(h: U64Heap): u64 {
+  const top = load<u64>(h.ptr);
+  const n = --h.length;
+  if (n == 0) return top;
+  const v = load<u64>(h.ptr + (<usize>n << 3));
+  let i = 0;
+  while (true) {
+    let child = 2 * i + 1;
+    if (child >= n) break;
+    let cv = load<u64>(h.ptr + (<usize>child << 3));
+    if (child + 1 < n) {
+      const rv = load<u64>(h.ptr + (<usize>(child + 1) << 3));
+      if (rv < cv) {
+        child++;
+        cv = rv;
+      }
+    }
+    if (v <= cv) break;
+    store<u64>(h.ptr + (<usize>i << 3), cv);
+    i = child;
+  }
+  store<u64>(h.ptr + (<usize>i << 3), v);
+  return top;
+}
+
 class BpeModel {
   vocabSize: i32;
   tokenOffsets: StaticArray<u32>;
@@ -68,6 +119,8 @@ class BpeModel {
   // Scratch for the merge loop.
   partIds: U32Buffer = new U32Buffer();
   partRanks: U32Buffer = new U32Buffer();
+  partPrev: U32Buffer = new U32Buffer();
+  mergeHeap: U64Heap = new U64Heap();
 
   constructor(vocabSize: i32, bytesPtr: usize, offsetsPtr: usize) {
     this.vocabSize = vocabSize;
@@ -189,13 +242,73 @@ class BpeModel {
     return n + parts;
   }
 
+  /**
+   * BPE of a long pre-token in O(n log n): parts in a linked list, candidate pairs in a min-heap of
+   * (rank, position), checked against the current parts when they surface. Same result as mergeBytes
+   * (lowest rank first, leftmost first among equal ranks).
+   */
+  mergeBytesLong(p: usize, len: i32, out: usize, n: i32): i32 {
+    const ids = this.partIds;
+    const links = this.partRanks; // next index per part (len = none)
+    const heap = this.mergeHeap;
+    ids.ensure(len);
+    links.ensure(len);
+    heap.length = 0;
+    const idp = ids.ptr;
+    const nxp = links.ptr;
+    for (let i = 0; i < len; i++) {
+      store<u32>(idp + (<usize>i << 2), <u32>unchecked(this.byteIds[load<u8>(p + i)]));
+      store<u32>(nxp + (<usize>i << 2), i + 1);
+    }
+    // Previous index per part (len = none); NO_RANK marks a part merged into its left neighbour.
+    const prevs = this.partPrev;
+    prevs.ensure(len);
+    const pvp = prevs.ptr;
+    for (let i = 0; i < len; i++) store<u32>(pvp + (<usize>i << 2), i == 0 ? len : i - 1);
+    for (let i = 0; i + 1 < len; i++) {
+      const m = this.mergeOf(load<u32>(idp + (<usize>i << 2)), load<u32>(idp + (<usize>(i + 1) << 2)));
+      if (m != EMPTY) heapPush(heap, (m & 0xffffffff00000000) | <u64>i);
+    }
+    while (heap.length > 0) {
+      const top = heapPop(heap);
+      const rank = <u32>(top >> 32);
+      const at = <u32>top;
+      if (load<u32>(pvp + (<usize>at << 2)) == NO_RANK) continue; // merged away
+      const next = load<u32>(nxp + (<usize>at << 2));
+      if (next >= <u32>len) continue;
+      const m = this.mergeOf(load<u32>(idp + (<usize>at << 2)), load<u32>(idp + (<usize>next << 2)));
+      if (m == EMPTY || <u32>(m >> 32) != rank) continue; // stale entry
+      store<u32>(idp + (<usize>at << 2), <u32>m);
+      const after = load<u32>(nxp + (<usize>next << 2));
+      store<u32>(nxp + (<usize>at << 2), after);
+      store<u32>(pvp + (<usize>next << 2), NO_RANK);
+      if (after < <u32>len) store<u32>(pvp + (<usize>after << 2), at);
+      const before = load<u32>(pvp + (<usize>at << 2));
+      if (before < <u32>len) {
+        const mb = this.mergeOf(load<u32>(idp + (<usize>before << 2)), <u32>m);
+        if (mb != EMPTY) heapPush(heap, (mb & 0xffffffff00000000) | <u64>before);
+      }
+      if (after < <u32>len) {
+        const ma = this.mergeOf(<u32>m, load<u32>(idp + (<usize>after << 2)));
+        if (ma != EMPTY) heapPush(heap, (ma & 0xffffffff00000000) | <u64>at);
+      }
+    }
+    let i: u32 = 0;
+    while (i < <u32>len) {
+      store<u32>(out + (<usize>n << 2), load<u32>(idp + (<usize>i << 2)));
+      n++;
+      i = load<u32>(nxp + (<usize>i << 2));
+    }
+    return n;
+  }
+
   /** Ids of one pre-token, through the cache. */
   encodePiece(p: usize, len: i32, out: usize, n: i32): i32 {
     if (len == 1) {
       store<u32>(out + (<usize>n << 2), <u32>unchecked(this.byteIds[load<u8>(p)]));
       return n + 1;
     }
-    if (len > MAX_CACHED_BYTES) return this.mergeBytes(p, len, out, n);
+    if (len > MAX_CACHED_BYTES) return this.mergeBytesLong(p, len, out, n);
     const h = hashBytes(p, len);
     const slots = this.cacheSlots;
     const mask = slots.length - 1;
@@ -306,6 +419,8 @@ export function bpeDispose(handle: i32): void {
     m.cacheIds.dispose();
     m.partIds.dispose();
     m.partRanks.dispose();
+    m.partPrev.dispose();
+    m.mergeHeap.dispose();
   }
   models[handle] = null;
 }

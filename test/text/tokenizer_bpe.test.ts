@@ -87,6 +87,23 @@ describe('GPT-2 vocabulary', () => {
     expect(gpt2.encode(text)).toEqual(ours);
   });
 
+  test('long pre-tokens (merged with a heap, not cached) give the reference ids too', () => {
+    const fuzz = fuzzTexts(200, 11).join('').replace(/\s/g, '');
+    const long = [
+      'abcdefghij'.repeat(80), 'x'.repeat(700), '0123456789'.repeat(100), ' '.repeat(500) + 'a', '!?'.repeat(200),
+      '中文字符'.repeat(50), 'thequickbrownfox'.repeat(40) + ' ' + 'Z'.repeat(129), fuzz,
+    ];
+    for (const text of long) expect([...gpt2.encode(text)], text.slice(0, 40)).toEqual(reference.encode(text));
+  });
+
+  test('a megabyte without a space encodes in seconds, not hours (no quadratic merge loop)', () => {
+    const text = 'abcdefghijklmnopqrstuvwxyz'.repeat(40_000);
+    const t0 = performance.now();
+    const ids = gpt2.encode(text);
+    expect(performance.now() - t0).toBeLessThan(3000);
+    expect(gpt2.decode(ids)).toBe(text);
+  });
+
   test('special-token text is encoded as ordinary text; decode shows special tokens', () => {
     expect([...gpt2.encode('<|endoftext|>')]).toEqual(reference.encode('<|endoftext|>', [], []));
     expect(gpt2.decode([50256])).toBe('<|endoftext|>');
