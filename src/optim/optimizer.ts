@@ -33,7 +33,8 @@ export type Grads = ReadonlyMap<string, Tensor> | readonly Tensor[];
 export interface CommonOptions {
   /** Clip the global L2 norm of all gradients to this value (after loss-scale unscaling). */
   maxGradNorm?: number;
-  /** Dynamic loss scaling: gradients arrive multiplied by its scale; steps with inf/nan are skipped. */
+  /** Dynamic loss scaling: gradients arrive multiplied by its scale; steps with inf/nan are skipped.
+   *  The optimizer updates the scale each step, so give each scaler to one optimizer only. */
   lossScaler?: DynamicLossScaler;
 }
 

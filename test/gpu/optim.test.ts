@@ -170,7 +170,7 @@ for (const gdtype of gradDtypes) {
       disposeAll(grads.gpu);
     }
     expect(clipped).toBeGreaterThan(0);
-    await expectParams(specs, ref.map((r) => r.p), 2e-5, 'AdamW');
+    await expectParams(specs, ref.map((r) => r.p), 1e-5, 'AdamW');
     const state = opt.stateTensors();
     expect(maxRelErr(await read(state['adamw.v.w']), ref[0].v, 1e-6)).toBeLessThan(1e-4);
     expect(maxRelErr(await read(state['adamw.m.stack']), ref[2].m, 1e-4)).toBeLessThan(1e-4);
@@ -218,7 +218,7 @@ for (const variant of [
         { ...cfg, wd: (p.decay ?? p.shape.length >= 2) ? cfg.wd : 0 }));
       disposeAll(grads.gpu);
     }
-    await expectParams(specs, ref.map((r) => r.p), 2e-5, 'AdaFactor');
+    await expectParams(specs, ref.map((r) => r.p), 1e-5, 'AdaFactor');
     const st = opt.stateTensors();
     expect(st['adafactor.row.w'].shape).toEqual([17]);
     expect(st['adafactor.col.w'].shape).toEqual([33]);
@@ -312,7 +312,7 @@ test('dynamic loss scaling: unscales, skips a step with inf/nan, halves the scal
   expect(await opt.foundInf.item()).toBe(1);
   expect(await scaler.readScale()).toBe(512);
   expect(await scaler.readSkipped()).toBe(1);
-  await expectParams(specs, ref.map((r) => r.p), 2e-5, 'after the skipped step, parameters are unchanged');
+  await expectParams(specs, ref.map((r) => r.p), 1e-5, 'after the skipped step, parameters are unchanged');
   await step(3, NaN);
   expect(await scaler.readScale()).toBe(256);
   expect(await scaler.readSkipped()).toBe(2);
@@ -324,7 +324,7 @@ test('dynamic loss scaling: unscales, skips a step with inf/nan, halves the scal
   expect(await scaler.readScale()).toBe(512);
   expect((await read(opt.stateTensors()['optim.control']))[0]).toBe(4); // skipped steps are not counted in t
   expect(opt.stepCount).toBe(6);
-  await expectParams(specs, ref.map((r) => r.p), 2e-5, 'AdamW with loss scaling');
+  await expectParams(specs, ref.map((r) => r.p), 1e-5, 'AdamW with loss scaling');
   opt.dispose();
   scaler.dispose();
   owned.forEach((t) => t.dispose());
