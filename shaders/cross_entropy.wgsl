@@ -8,10 +8,11 @@
 //   MEAN      one workgroup: mean of row_loss over non-ignored rows (0 if there are none)
 //             and that count (u32), in a fixed order, so the result is reproducible.
 //   BACKWARD  one workgroup per row: dz[j] = (exp(z[j] - lse) - target_j) * dloss / count,
-//             dloss read from a 1-element f32 buffer; with flag IN_PLACE it overwrites z.
-// Spec: alias T (logits storage, f32 or f16); one stage flag; IN_PLACE.
+//             dloss read from a 1-element f32 buffer, or from p.dloss with flag DLOSS_UNIFORM
+//             (a host number, such as a loss scale); with flag IN_PLACE it overwrites z.
+// Spec: alias T (logits storage, f32 or f16); one stage flag; IN_PLACE, DLOSS_UNIFORM.
 
-struct Params { rows: u32, vocab: u32, ignore: u32, smoothing: f32 }
+struct Params { rows: u32, vocab: u32, ignore: u32, smoothing: f32, dloss: f32 }
 @group(0) @binding(0) var<uniform> p: Params;
 
 const WG = 256u;
@@ -110,9 +111,17 @@ fn main(@builtin(local_invocation_index) t: u32) {
 @group(0) @binding(2) var<storage, read> targets: array<u32>;
 @group(0) @binding(3) var<storage, read> lse_in: array<f32>;
 @group(0) @binding(4) var<storage, read> count_in: array<u32>;
+#if DLOSS_UNIFORM
+#if !IN_PLACE
+@group(0) @binding(5) var<storage, read_write> dlogits: array<T>;
+#endif
+fn upstream() -> f32 { return p.dloss; }
+#else
 @group(0) @binding(5) var<storage, read> dloss: array<f32>;
 #if !IN_PLACE
 @group(0) @binding(6) var<storage, read_write> dlogits: array<T>;
+#endif
+fn upstream() -> f32 { return dloss[0]; }
 #endif
 
 fn store(i: u32, v: f32) {
@@ -134,7 +143,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
     for (var j = t; j < p.vocab; j += WG) { store(base + j, 0.0); }
     return;
   }
-  let scale = dloss[0] / f32(count);
+  let scale = upstream() / f32(count);
   let lse = lse_in[row];
   let uniform_part = p.smoothing / f32(p.vocab);
   for (var j = t; j < p.vocab; j += WG) {

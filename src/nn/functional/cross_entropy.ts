@@ -3,7 +3,7 @@
 // recomputes the softmax from the logits and the saved log-sum-exp, optionally writing the
 // gradient over the logits' own buffer.
 import crossEntropyWgsl from '../../../shaders/cross_entropy.wgsl';
-import { f32, type Kernel } from '../../gpu/device.js';
+import { f32, type Kernel, type Param } from '../../gpu/device.js';
 import { grid1d } from '../../gpu/grid.js';
 import { InputError, ShapeError } from '../../errors.js';
 import { floatSpec, mergeSpecs } from '../../tensor/ops.js';
@@ -33,7 +33,7 @@ export interface CrossEntropyOutput {
   count: Tensor;
 }
 
-function params(logits: Tensor, op: string, targets: Tensor, opts: CrossEntropyOptions) {
+function checkArgs(logits: Tensor, op: string, targets: Tensor, opts: CrossEntropyOptions) {
   requireFloat(logits, `${op} logits`);
   if (logits.rank < 1 || logits.shape[logits.rank - 1] === 0) {
     throw new ShapeError(`${op} needs logits of shape [..., V] with V > 0, got [${logits.shape}]`);
@@ -48,12 +48,12 @@ function params(logits: Tensor, op: string, targets: Tensor, opts: CrossEntropyO
   }
   const smoothing = opts.labelSmoothing ?? 0;
   if (!(smoothing >= 0 && smoothing <= 1)) throw new InputError(`${op} labelSmoothing must be in [0, 1], got ${smoothing}`);
-  return { rows, vocab, uniforms: [rows, vocab, ignore >>> 0, f32(smoothing)] };
+  return { rows, vocab, uniforms: [rows, vocab, ignore >>> 0, f32(smoothing)] as Param[] };
 }
 
 /** Cross-entropy of logits [..., V] against class ids [...]: per-row losses and their mean. */
 export function crossEntropy(logits: Tensor, targets: Tensor, opts: CrossEntropyOptions = {}): CrossEntropyOutput {
-  const { rows, uniforms } = params(logits, 'crossEntropy', targets, opts);
+  const { rows, uniforms } = checkArgs(logits, 'crossEntropy', targets, opts);
   const gpu = logits.gpu;
   const rowLoss = Tensor.empty(gpu, targets.shape, 'f32');
   const lse = Tensor.empty(gpu, targets.shape, 'f32');
@@ -78,28 +78,26 @@ export function crossEntropyBackward(
   opts: CrossEntropyOptions & { inPlace?: boolean } = {},
 ): Tensor {
   const op = 'crossEntropyBackward';
-  const { rows, uniforms } = params(logits, op, targets, opts);
+  const { rows, uniforms } = checkArgs(logits, op, targets, opts);
   requireShape(saved.lse, targets.shape, `${op} lse (from the forward pass)`);
   if (saved.lse.dtype !== 'f32') throw new ShapeError(`${op} lse must be f32, got ${saved.lse.dtype}`);
   if (saved.count.dtype !== 'u32' || saved.count.size !== 1) throw new ShapeError(`${op} count must be the u32 [1] tensor the forward pass returned`);
-  const gpu = logits.gpu;
-  const dlossT = typeof dloss === 'number' ? Tensor.from(gpu, [dloss], [1]) : dloss;
-  if (dlossT.dtype !== 'f32' || dlossT.size !== 1) throw new ShapeError(`${op} dloss must be an f32 tensor of one element, got ${dlossT.dtype} [${dlossT.shape}]`);
-  const spec = mergeSpecs(floatSpec(logits.dtype), { flags: ['BACKWARD', ...(opts.inPlace ? ['IN_PLACE'] : [])] });
-  try {
-    if (opts.inPlace) {
-      if (!logits.isContiguous || logits.offset !== 0) throw new ShapeError(`${op} inPlace needs contiguous logits starting at offset 0`);
-      withDense([targets, saved.lse, saved.count, dlossT], (td, ld, cd, dd) => {
-        gpu.dispatch(BACKWARD, spec, [logits.buffer, td.buffer, ld.buffer, cd.buffer, dd.buffer], uniforms, grid1d(rows, 1));
-      });
-      return logits.ref();
-    }
-    const dlogits = Tensor.empty(gpu, logits.shape, logits.dtype);
-    withDense([logits, targets, saved.lse, saved.count, dlossT], (zd, td, ld, cd, dd) => {
-      gpu.dispatch(BACKWARD, spec, [zd.buffer, td.buffer, ld.buffer, cd.buffer, dd.buffer, dlogits.buffer], uniforms, grid1d(rows, 1));
-    });
-    return dlogits;
-  } finally {
-    if (dlossT !== dloss) dlossT.dispose();
+  const upstream = typeof dloss === 'number';
+  if (!upstream && (dloss.dtype !== 'f32' || dloss.size !== 1)) {
+    throw new ShapeError(`${op} dloss must be a number or an f32 tensor of one element, got ${dloss.dtype} [${dloss.shape}]`);
   }
+  if (opts.inPlace && (!logits.isContiguous || logits.offset !== 0)) {
+    throw new ShapeError(`${op} inPlace needs contiguous logits starting at offset 0`);
+  }
+  const flags = ['BACKWARD', ...(opts.inPlace ? ['IN_PLACE'] : []), ...(upstream ? ['DLOSS_UNIFORM'] : [])];
+  const spec = mergeSpecs(floatSpec(logits.dtype), { flags });
+  const gpu = logits.gpu;
+  const dlogits = opts.inPlace ? logits.ref() : Tensor.empty(gpu, logits.shape, logits.dtype);
+  // A number travels in the uniforms, so a host-side loss scale costs no upload or flush.
+  const params = [...uniforms, f32(upstream ? dloss : 0)];
+  withDense([logits, targets, saved.lse, saved.count, ...(upstream ? [] : [dloss])], (zd, td, ld, cd, dd) => {
+    const buffers = [zd.buffer, td.buffer, ld.buffer, cd.buffer, ...(dd ? [dd.buffer] : [])];
+    gpu.dispatch(BACKWARD, spec, opts.inPlace ? buffers : [...buffers, dlogits.buffer], params, grid1d(rows, 1));
+  });
+  return dlogits;
 }
