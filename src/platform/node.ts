@@ -6,7 +6,14 @@ import type { Platform } from './index.js';
 import { setPlatform } from './index.js';
 
 // Toggles: subgroup-matrix needs allow_unsafe_apis; NVIDIA hides shader-f16 without the f16 toggle.
-const DAWN_TOGGLES = ['enable-dawn-features=allow_unsafe_apis,vulkan_enable_f16_on_nvidia'];
+// WEBTRAIN_UNSAFE_FAST=1 also turns off Dawn's robustness transform (bounds clamping on every
+// storage access; up to half of GEMM throughput on NVIDIA). Only safe because webtrain's kernels
+// guard their own edges; the toggle reaches the device through the same flag.
+function dawnToggles(): string[] {
+  const features = ['allow_unsafe_apis', 'vulkan_enable_f16_on_nvidia'];
+  if (process.env.WEBTRAIN_UNSAFE_FAST === '1') features.push('disable_robustness');
+  return [`enable-dawn-features=${features.join(',')}`];
+}
 
 let gpuPromise: Promise<GPU | null> | null = null;
 
@@ -20,7 +27,7 @@ async function loadDawn(): Promise<GPU | null> {
     throw new Error(`webtrain: cannot load the 'webgpu' package (Dawn): ${(e as Error).message}. Run npm install.`);
   }
   Object.assign(globalThis, mod.globals);
-  return mod.create(DAWN_TOGGLES);
+  return mod.create(dawnToggles());
 }
 
 export const nodePlatform: Platform = {
