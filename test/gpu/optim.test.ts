@@ -203,18 +203,42 @@ test('SGD with momentum, Nesterov and L2 weight decay matches the f64 reference'
 for (const variant of [
   { label: 'relative step, no momentum', opts: {}, ref: { b1: 0, wd: 0 } },
   { label: 'fixed lr, momentum, weight decay', opts: { lr: 3e-2, beta1: 0.9, weightDecay: 0.1 }, ref: { lr: 3e-2, b1: 0.9, wd: 0.1 } },
+  { label: 'loss-scaled bf16 gradients, global clipping, a skipped step', opts: { maxGradNorm: 0.3 }, ref: { b1: 0, wd: 0 }, scaled: true },
 ]) {
   test(`AdaFactor matches the f64 reference over 4 steps (${variant.label})`, async () => {
     const hp = hostParams(11);
     const { specs, owned } = uploadParams(hp);
-    const opt = new AdaFactor(gpu, specs, variant.opts);
+    const scaler = variant.scaled ? new DynamicLossScaler(gpu, { initScale: 256, growthInterval: 1000 }) : undefined;
+    const opt = new AdaFactor(gpu, specs, { ...variant.opts, lossScaler: scaler });
     const ref = hp.map((p) => ({ p: Float64Array.from(p.values), s: {} as AdaFactorRefState }));
     const cfg = { eps1: 1e-30, eps2: 1e-3, clip: 1, decay: -0.8, ...variant.ref };
-    for (let step = 0; step < 4; step++) {
+    const maxNorm = 'maxGradNorm' in variant.opts ? variant.opts.maxGradNorm : undefined;
+    let t = 0;
+    for (let step = 0; step < 5; step++) {
+      // AdaFactor's update is invariant to the gradient's scale, but its row/column/v state is not:
+      // the state comparisons below check the unscaling.
+      const lossScale = scaler ? await scaler.readScale() : 1;
       // Mostly small gradients; the step-2 gradients are large to exercise update clipping.
-      const grads = makeGrads(hp, 70 + step, step === 2 ? 10 : 0.01, 'f32');
+      const grads = makeGrads(hp, 70 + step, (step === 2 ? 10 : 0.01) * lossScale, variant.scaled ? 'bf16' : 'f32');
+      if (variant.scaled && step === 1) { // a NaN gradient: the step must leave all state alone
+        grads.gpu.get('w')!.dispose();
+        grads.gpu.set('w', Tensor.from(gpu, grads.host[0].map((v, i) => (i === 100 ? NaN : v)), [17, 33], 'bf16'));
+        const stateBefore = await Promise.all(Object.values(opt.stateTensors()).map((x) => x.toArray()));
+        const paramsBefore = await Promise.all(specs.map((x) => x.param.toArray()));
+        opt.step(grads.gpu);
+        expect(await Promise.all(specs.map((x) => x.param.toArray()))).toEqual(paramsBefore);
+        const stateAfter = await Promise.all(Object.values(opt.stateTensors()).map((x) => x.toArray()));
+        // Everything but the control words (norm, skip flags) and the scaler state stays as it was.
+        expect(stateAfter.slice(2)).toEqual(stateBefore.slice(2));
+        expect(await scaler!.readSkipped()).toBe(1);
+        expect(await scaler!.readScale()).toBe(128);
+        disposeAll(grads.gpu);
+        continue;
+      }
       opt.step(grads.gpu);
-      hp.forEach((p, i) => adafactorRef(ref[i].p, grads.host[i], p.shape, ref[i].s, step + 1,
+      t++;
+      const { coef } = clipCoef(grads.host, maxNorm, 1 / lossScale);
+      hp.forEach((p, i) => adafactorRef(ref[i].p, grads.host[i].map((g) => (g / lossScale) * coef), p.shape, ref[i].s, t,
         { ...cfg, wd: (p.decay ?? p.shape.length >= 2) ? cfg.wd : 0 }));
       disposeAll(grads.gpu);
     }
@@ -230,8 +254,10 @@ for (const variant of [
     expect(maxRelErr(await read(st['adafactor.col.stack']), ref[2].s.col!, 1e-12)).toBeLessThan(1e-5);
     expect(maxRelErr(await read(st['adafactor.v.b']), ref[1].s.v!, 1e-12)).toBeLessThan(1e-5);
     expect('adafactor.ema.w' in st).toBe(variant.ref.b1 > 0);
+    expect((await read(st['optim.control']))[0]).toBe(t);
     opt.dispose();
-    owned.forEach((t) => t.dispose());
+    scaler?.dispose();
+    owned.forEach((x) => x.dispose());
   });
 }
 
