@@ -135,6 +135,7 @@ export abstract class Optimizer {
     }
     for (const [key, dst] of Object.entries(own)) {
       const src = tensors[key];
+      if (src.buffer === dst.buffer && src.offset === dst.offset) continue; // its own state handed back
       this.gpu.copy(src.buffer, src.offset * 4, dst.buffer, dst.offset * 4, dst.size * 4);
     }
     this.steps = stepCount;

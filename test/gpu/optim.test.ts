@@ -500,6 +500,8 @@ test('bad parameters, gradients, hyper-parameters and checkpoints give clear err
   expect(() => opt.loadState({ 'optim.control': opt.stateTensors()['optim.control'] }, 3)).toThrow(/'adamw\.m\.w' is missing/);
   const state = opt.stateTensors();
   expect(() => opt.loadState({ ...state, 'adamw.v.b': gw }, 3)).toThrow(/'adamw\.v\.b' is f32 \[17,33\]/);
+  opt.loadState(state, 2); // its own state: nothing to copy
+  expect(opt.stepCount).toBe(2);
 
   const relative = new AdaFactor(gpu, specs);
   expect(() => relative.step([gw, gb], 1e-3)).toThrow(/relative step sizes/);
