@@ -16,9 +16,8 @@
 // Every reduction has a fixed shape that depends only on the sizes, so results are deterministic.
 // t, mult and the skip flag come from the control buffer (optim_finalize.wgsl); a skipped step
 // leaves all state unchanged. Parameter, gradient and copy are contiguous at element offsets op, og, oc.
-// Spec: alias G or flag G_BF16; one of ROWS, COLS, ROWMEAN, USQ, APPLY (the last two with UPDATE);
-// flags FACTORED, MOMENTUM,
-// COPY_F16 or COPY_BF16; const MAX_GROUPS (upper bound of `groups`, at most 256).
+// Spec: alias G or flag G_BF16; one pass flag; USQ and APPLY also take UPDATE and, for matrices,
+// FACTORED; APPLY takes MOMENTUM and COPY_F16 or COPY_BF16; const MAX_GROUPS (bound of `groups`, <= 256).
 
 struct Params {
   batches: u32, rows: u32, cols: u32, n: u32,

@@ -12,7 +12,10 @@ import { ADAFACTOR } from './kernels.js';
 import { type CommonOptions, type ParamSpec, Optimizer, checkRange } from './optimizer.js';
 
 export interface AdaFactorOptions extends CommonOptions {
-  /** Fixed learning rate; leave it out for relative steps min(1e-2, 1/sqrt(t)). */
+  /**
+   * Fixed learning rate; leave it out for relative steps min(1e-2, 1/sqrt(t)). Either is multiplied by
+   * max(eps2, RMS(param)) unless `scaleParameter` is false (as in HF transformers).
+   */
   lr?: number;
   /** Added to squared gradients (default 1e-30). */
   eps1?: number;
@@ -107,24 +110,24 @@ export class AdaFactor extends Optimizer {
       f32(this.beta1), f32(p.decay ? this.weightDecay : 0), f32(this.decayRate), this.lr === undefined ? 1 : 0,
       this.scaleParameter ? 1 : 0,
     ];
-    const pass = (name: string, withCopy = false): Spec => this.kernelSpec(i, grad, {
-      const: { MAX_GROUPS },
-      flags: [name, ...(name === 'USQ' || name === 'APPLY' ? ['UPDATE'] : []), ...(L.factored ? ['FACTORED'] : []), ...(this.beta1 > 0 ? ['MOMENTUM'] : [])],
-    }, withCopy);
+    const factored = L.factored ? ['FACTORED'] : [];
+    const spec = (flags: string[], withCopy = false): Spec => this.kernelSpec(i, grad, { const: { MAX_GROUPS }, flags }, withCopy);
+    const usq = spec(['USQ', 'UPDATE', ...factored]);
+    const apply = spec(['APPLY', 'UPDATE', ...factored, ...(this.beta1 > 0 ? ['MOMENTUM'] : [])], true);
     const ctrl = this.control.buffer;
     const ema = s.ema?.buffer ?? this.unusedState.buffer;
     const gpu = this.gpu;
     if (L.factored) {
       const [row, col] = [s.row.buffer, s.col.buffer];
-      gpu.dispatch(ADAFACTOR, pass('ROWS'), [ctrl, grad.buffer, row], params, grid1d(L.batches * L.rows, 1));
-      gpu.dispatch(ADAFACTOR, pass('COLS'), [ctrl, grad.buffer, col], params, grid1d(L.batches * Math.ceil(L.cols / 32), 1));
-      gpu.dispatch(ADAFACTOR, pass('ROWMEAN'), [ctrl, grad.buffer, row, this.scratch.buffer], params, grid1d(L.batches, 1));
-      gpu.dispatch(ADAFACTOR, pass('USQ'), [ctrl, grad.buffer, p.param.buffer, row, col, this.scratch.buffer], params, [groups]);
-      gpu.dispatch(ADAFACTOR, pass('APPLY', true), [ctrl, grad.buffer, p.param.buffer, row, col, this.scratch.buffer, ema, this.copyBuffer(i)],
+      gpu.dispatch(ADAFACTOR, spec(['ROWS']), [ctrl, grad.buffer, row], params, grid1d(L.batches * L.rows, 1));
+      gpu.dispatch(ADAFACTOR, spec(['COLS']), [ctrl, grad.buffer, col], params, grid1d(L.batches * Math.ceil(L.cols / 32), 1));
+      gpu.dispatch(ADAFACTOR, spec(['ROWMEAN']), [ctrl, grad.buffer, row, this.scratch.buffer], params, grid1d(L.batches, 1));
+      gpu.dispatch(ADAFACTOR, usq, [ctrl, grad.buffer, p.param.buffer, row, col, this.scratch.buffer], params, [groups]);
+      gpu.dispatch(ADAFACTOR, apply, [ctrl, grad.buffer, p.param.buffer, row, col, this.scratch.buffer, ema, this.copyBuffer(i)],
         params, grid1d(Math.ceil(n / 2)));
     } else {
-      gpu.dispatch(ADAFACTOR, pass('USQ'), [ctrl, grad.buffer, p.param.buffer, s.v.buffer, this.scratch.buffer], params, [groups]);
-      gpu.dispatch(ADAFACTOR, pass('APPLY', true), [ctrl, grad.buffer, p.param.buffer, s.v.buffer, this.scratch.buffer, ema, this.copyBuffer(i)],
+      gpu.dispatch(ADAFACTOR, usq, [ctrl, grad.buffer, p.param.buffer, s.v.buffer, this.scratch.buffer], params, [groups]);
+      gpu.dispatch(ADAFACTOR, apply, [ctrl, grad.buffer, p.param.buffer, s.v.buffer, this.scratch.buffer, ema, this.copyBuffer(i)],
         params, grid1d(Math.ceil(n / 2)));
     }
   }
