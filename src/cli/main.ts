@@ -7,6 +7,8 @@ import { registerPrepare } from './prepare.js';
 import { registerBench } from './bench.js';
 import { registerTokenizer } from './tokenizer.js';
 import { registerNgram } from './ngram.js';
+import { registerTrain } from './train.js';
+import { registerGenerate } from './generate.js';
 
 useNodePlatform();
 
@@ -20,6 +22,8 @@ registerPrepare(program);
 registerBench(program);
 registerTokenizer(program);
 registerNgram(program);
+registerTrain(program);
+registerGenerate(program);
 
 program.parseAsync(process.argv).then(
   () => process.exit(process.exitCode ?? 0),

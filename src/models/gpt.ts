@@ -5,12 +5,11 @@
 import type { Gpu } from '../gpu/device.js';
 import { Tape, Var } from '../tensor/autograd.js';
 import { Tensor } from '../tensor/tensor.js';
-import { add, reduce } from '../tensor/ops.js';
 import { Rng } from '../tensor/random.js';
 import type { DType } from '../tensor/dtype.js';
 import { matmul } from '../tensor/matmul.js';
-import { attention, crossEntropy, dropout, embedding, gelu, layerNorm, linear, permute, reshape } from '../nn/ops.js';
-import type { AttentionMask } from '../nn/functional/attention.js';
+import { attention, crossEntropy, dropout, embedding, gelu, KvCache, layerNorm, linear, permute, reshape } from '../nn/ops.js';
+import { AttentionMask } from '../nn/functional/attention.js';
 import { ShapeError } from '../errors.js';
 import { checkGptConfig, type GptConfig } from './config.js';
 
@@ -66,6 +65,8 @@ export function initParams(specs: ParamSpec[], seed: number): Map<string, Float3
 }
 
 export interface ForwardOptions {
+  /** Per-layer KV caches for generation: ids are the next positions after what the caches hold. */
+  cache?: KvCache[];
   /** Dropout seed and stream offset (distinct per step and micro-batch). */
   dropoutSeed?: number;
   dropoutOffset?: number;
@@ -85,22 +86,26 @@ export class Gpt {
    */
   forward(tape: Tape, w: Map<string, Var>, ids: Tensor, B: number, T: number, targets?: Tensor, opts: ForwardOptions = {}): Var {
     const c = this.config;
-    const C = c.nEmbd, H = c.nHead, D = C / H;
-    if (T > c.blockSize) throw new ShapeError(`sequence length ${T} exceeds the model's block size ${c.blockSize}`);
+    const C = c.nEmbd, H = c.nHead;
+    const start = opts.cache?.[0].length ?? 0;
+    if (start + T > c.blockSize) throw new ShapeError(`sequence length ${start + T} exceeds the model's block size ${c.blockSize}`);
     if (ids.size !== B * T) throw new ShapeError(`ids hold ${ids.size} tokens, expected B*T = ${B * T}`);
     const p = (name: string) => w.get(name)!;
-    const mask: AttentionMask = { causal: true };
+    const mask = AttentionMask.causal();
     let dropStream = opts.dropoutOffset ?? 0;
     const drop = (x: Var) => dropout(tape, x, c.dropout, opts.dropoutSeed ?? 0, (dropStream += x.value.size));
 
-    let x = addPositions(tape, embedding(tape, p('wte'), ids), p('wpe'), B, T);
+    const ids2 = ids.reshape([B, T]);
+    const positions = start ? new Var(p('wpe').value.slice(0, start, start + T)) : p('wpe');
+    let x = embedding(tape, p('wte'), positions, ids2);
+    ids2.dispose();
+    if (positions !== p('wpe')) positions.value.dispose();
     x = drop(x);
     for (let l = 0; l < c.nLayer; l++) {
       const q = (n: string) => p(`h.${l}.${n}`);
       const h1 = layerNorm(tape, x, q('ln_1.weight'), q('ln_1.bias'));
       const qkv = linear(tape, h1, q('attn.c_attn.weight'), q('attn.c_attn.bias'));
-      const heads = permute(tape, reshape(tape, qkv, [B, T, 3, H, D]), [2, 0, 3, 1, 4]);
-      const o = attention(tape, heads, mask);
+      const o = attention(tape, qkv, B, T, H, mask, opts.cache?.[l]);
       const merged = reshape(tape, permute(tape, o, [0, 2, 1, 3]), [B * T, C]);
       x = linear(tape, drop(merged), q('attn.c_proj.weight'), q('attn.c_proj.bias'), x);
       const h2 = layerNorm(tape, x, q('ln_2.weight'), q('ln_2.bias'));
@@ -112,25 +117,12 @@ export class Gpt {
     const logits = lmHead(tape, hf, p('wte'));
     return targets ? crossEntropy(tape, logits, targets) : logits;
   }
-}
 
-/** x [B*T, C] + wpe[0:T] broadcast over the batch; the gradient of wpe is summed over B. */
-function addPositions(tape: Tape, x: Var, wpe: Var, B: number, T: number): Var {
-  const C = wpe.value.shape[1];
-  const pos = wpe.value.slice(0, 0, T);
-  const x3 = x.value.reshape([B, T, C]);
-  const y3 = add(x3, pos);
-  const y = y3.reshape([B * T, C]);
-  [pos, x3, y3].forEach((t) => t.dispose());
-  return tape.record(y, [x, wpe], (dy) => {
-    const d3 = dy.reshape([B, T * C]);
-    const dpos = reduce('sum', d3, 0);
-    d3.dispose();
-    const dwpe = Tensor.zeros(dy.gpu, wpe.value.shape, dy.dtype);
-    dy.gpu.copy(dpos.buffer, 0, dwpe.buffer, 0, dpos.size * (dy.dtype === 'f32' ? 4 : 2));
-    dpos.dispose();
-    return [dy.ref(), dwpe];
-  });
+  /** Empty KV caches for generating up to `maxLen` positions. */
+  newCache(maxLen: number, dtype: DType): KvCache[] {
+    const c = this.config;
+    return Array.from({ length: c.nLayer }, () => new KvCache(this.gpu, c.nHead, Math.min(maxLen, c.blockSize), c.nEmbd / c.nHead, dtype));
+  }
 }
 
 /** logits = x wte^T, x [N, C], wte [V, C]. */

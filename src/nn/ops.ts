@@ -2,14 +2,15 @@
 // map its output gradient to its inputs' gradients (the backward kernels).
 import { Tape, Var } from '../tensor/autograd.js';
 import { Tensor } from '../tensor/tensor.js';
+import { ShapeError } from '../errors.js';
 import { contiguous, reduce } from '../tensor/ops.js';
 import { matmul } from '../tensor/matmul.js';
 import { layerNorm as layerNormForward, layerNormBackward } from './functional/norm.js';
 import { gelu as geluForward, geluBackward } from './functional/activation.js';
-import { attentionForward, attentionBackward, type AttentionMask } from './functional/attention.js';
-import { embeddingForward, embeddingBackward } from './functional/embedding.js';
-import { crossEntropyForward, crossEntropyBackward } from './functional/cross_entropy.js';
-import { dropoutForward, dropoutBackward } from './functional/dropout.js';
+import { attentionForward, attentionBackward, AttentionMask } from './functional/attention.js';
+import { embedding as embeddingForward, embeddingBackward, positionalEmbeddingBackward } from './functional/embedding.js';
+import { crossEntropy as crossEntropyForward, crossEntropyBackward } from './functional/cross_entropy.js';
+import { dropout as dropoutForward, dropoutBackward } from './functional/dropout.js';
 
 /** y = x W + b (+ residual), x [N, K], W [K, M]. */
 export function linear(tape: Tape, x: Var, w: Var, b: Var | null, residual: Var | null = null): Var {
@@ -43,52 +44,81 @@ export function gelu(tape: Tape, x: Var): Var {
 
 export function dropout(tape: Tape, x: Var, p: number, seed: number, offset: number): Var {
   if (p === 0 || !tape.enabled) return x;
-  return tape.record(dropoutForward(x.value, p, seed, offset), [x], (dy) => [dropoutBackward(dy, p, seed, offset)]);
+  const rng = { seed, offset };
+  return tape.record(dropoutForward(x.value, p, rng), [x], (dy) => [dropoutBackward(dy, p, rng)]);
 }
 
-/** Rows of `table` [V, C] picked by `ids` [N] -> [N, C]. */
-export function embedding(tape: Tape, table: Var, ids: Tensor): Var {
+/** Token plus position embeddings: table[ids[b, t]] + positions[t], ids [B, T] -> [B*T, C]. */
+export function embedding(tape: Tape, table: Var, positions: Var, ids: Tensor): Var {
   const saved = [ids.ref()];
-  const rows = table.value.shape[0];
-  return tape.record(embeddingForward(table.value, ids), [table], (dy) => [embeddingBackward(dy, saved[0], rows)], saved);
-}
-
-/** Splits a contiguous [3, ...rest] tensor into three contiguous [...rest] tensors (buffer copies). */
-function split3(x: Tensor): Tensor[] {
-  const rest = x.shape.slice(1);
-  const bytes = (x.size / 3) * bytesPer(x);
-  return [0, 1, 2].map((i) => {
-    const part = Tensor.empty(x.gpu, rest, x.dtype);
-    x.gpu.copy(x.buffer, (x.offset * bytesPer(x)) + i * bytes, part.buffer, 0, bytes);
-    return part;
-  });
+  const [rows, C] = table.value.shape;
+  const maxPositions = positions.value.shape[0];
+  const out = embeddingForward(table.value, ids, positions.value);
+  const flat = out.reshape([ids.size, C]);
+  out.dispose();
+  return tape.record(flat, [table, positions], (dy) => {
+    const d3 = dy.reshape([...saved[0].shape, C]);
+    const grads = [embeddingBackward(d3, saved[0], rows), positionalEmbeddingBackward(d3, maxPositions)];
+    d3.dispose();
+    return grads;
+  }, saved);
 }
 
 const bytesPer = (t: Tensor) => (t.dtype === 'f16' || t.dtype === 'bf16' ? 2 : 4);
 
-/** Multi-head attention on fused q/k/v, qkv [3, B, H, T, D] -> o [B, H, T, D]. */
-export function attention(tape: Tape, qkv: Var, mask: AttentionMask): Var {
-  const [q, k, v] = split3(qkv.value);
+/**
+ * Multi-head attention on the fused projection qkv [B*T, 3C] (laid out [B, T, 3, H, D]),
+ * read in place as strided q, k, v views; returns o [B, H, T, D].
+ */
+export function attention(tape: Tape, qkv: Var, B: number, T: number, H: number, mask: AttentionMask, cache?: KvCache): Var {
+  const C3 = qkv.value.shape[1];
+  const D = C3 / 3 / H;
+  const fused = qkv.value.reshape([B, T, 3, H, D]);
+  const heads = fused.permute([2, 0, 3, 1, 4]);
+  const [q, k, v] = [0, 1, 2].map((i) => heads.select(0, i));
+  fused.dispose();
+  heads.dispose();
+  if (cache) {
+    if (tape.enabled) throw new Error('the KV cache is for inference: disable the tape');
+    cache.append(k, v);
+    [k, v].forEach((t) => t.dispose());
+    const { o, lse } = attentionForward(q, cache.k, cache.v, AttentionMask.causal(cache.length - T));
+    q.dispose();
+    lse.dispose();
+    return tape.record(o, [], () => []);
+  }
   const { o, lse } = attentionForward(q, k, v, mask);
   const saved = [q, k, v, o.ref(), lse];
   return tape.record(o, [qkv], (dO) => {
     const [qs, ks, vs, os, ls] = saved;
-    const grads = attentionBackward(dO, qs, ks, vs, os, ls, mask);
-    const dqkv = Tensor.empty(dO.gpu, qkv.value.shape, dO.dtype);
-    const bytes = qs.size * bytesPer(qs);
-    [grads.dq, grads.dk, grads.dv].forEach((g, i) => {
-      dO.gpu.copy(g.buffer, 0, dqkv.buffer, i * bytes, bytes);
+    const { dq, dk, dv } = attentionBackward(dO, qs, ks, vs, os, ls, mask);
+    // Stack as [3, B, H, T, D], then lay out as [B, T, 3, H, D] like the projection.
+    const stacked = Tensor.empty(dO.gpu, [3, B, H, T, D], dO.dtype);
+    const bytes = dq.size * bytesPer(dq);
+    [dq, dk, dv].forEach((g, i) => {
+      dO.gpu.copy(g.buffer, 0, stacked.buffer, i * bytes, bytes);
       g.dispose();
     });
-    return [dqkv];
+    const view = stacked.permute([1, 3, 0, 2, 4]);
+    const dqkv = contiguous(view);
+    view.dispose();
+    stacked.dispose();
+    const flat = dqkv.reshape([B * T, C3]);
+    dqkv.dispose();
+    return [flat];
   }, saved);
 }
 
 /** Mean cross-entropy of `logits` [N, V] against `targets` [N] (u32), a one-element Var. */
 export function crossEntropy(tape: Tape, logits: Var, targets: Tensor, ignoreIndex?: number): Var {
-  const { loss } = crossEntropyForward(logits.value, targets, { ignoreIndex });
-  const saved = [logits.value.ref(), targets.ref()];
-  return tape.record(loss, [logits], (dloss) => [crossEntropyBackward(saved[0], saved[1], dloss, { ignoreIndex })], saved);
+  const { loss, rowLoss, lse, count } = crossEntropyForward(logits.value, targets, { ignoreIndex });
+  rowLoss.dispose();
+  const saved = [logits.value.ref(), targets.ref(), lse, count];
+  return tape.record(loss, [logits], (dloss) => {
+    const [ls, ts, lse_, count_] = saved;
+    // The logits are not needed after this, so their buffer takes the gradient.
+    return [crossEntropyBackward(ls, ts, { lse: lse_, count: count_ }, dloss, { ignoreIndex, inPlace: true })];
+  }, saved);
 }
 
 /** A contiguous copy of a permuted view (the copy's gradient permutes back). */
@@ -111,3 +141,35 @@ export function reshape(tape: Tape, x: Var, shape: number[]): Var {
   return tape.record(x.value.reshape(shape), [x], (dy) => [dy.reshape(old)]);
 }
 
+
+/** Keys and values of earlier positions for one layer, [1, H, maxLen, D] each (batch 1). */
+export class KvCache {
+  length = 0;
+  readonly k: Tensor;
+  readonly v: Tensor;
+
+  constructor(gpu: Tensor['gpu'], heads: number, readonly maxLen: number, headDim: number, dtype: Tensor['dtype']) {
+    this.k = Tensor.zeros(gpu, [1, heads, maxLen, headDim], dtype);
+    this.v = Tensor.zeros(gpu, [1, heads, maxLen, headDim], dtype);
+  }
+
+  /** Appends k, v [1, H, T, D] (views) at the current length. */
+  append(k: Tensor, v: Tensor): void {
+    const [, H, T, D] = k.shape;
+    if (this.length + T > this.maxLen) throw new ShapeError(`the KV cache holds ${this.maxLen} positions; ${this.length + T} needed`);
+    const bytes = bytesPer(k);
+    for (const [src, dst] of [[k, this.k], [v, this.v]] as const) {
+      const dense = contiguous(src);
+      for (let h = 0; h < H; h++) {
+        src.gpu.copy(dense.buffer, h * T * D * bytes, dst.buffer, (h * this.maxLen + this.length) * D * bytes, T * D * bytes);
+      }
+      dense.dispose();
+    }
+    this.length += T;
+  }
+
+  dispose(): void {
+    this.k.dispose();
+    this.v.dispose();
+  }
+}

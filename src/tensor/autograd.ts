@@ -3,7 +3,7 @@
 // the GPU stream); `backward` walks the tape in reverse. Intermediate values and saved
 // tensors belong to the tape and are released by `dispose()`.
 import { Tensor } from './tensor.js';
-import { add } from './ops.js';
+import { add, cast } from './ops.js';
 
 /** A value in the graph. Parameters are leaves with `requiresGrad`. */
 export class Var {
@@ -70,9 +70,10 @@ export class Tape {
         const prev = input.requiresGrad ? input.grad : grads.get(input);
         let next = gi;
         if (prev) {
-          next = add(prev, gi);
-          prev.dispose();
-          gi.dispose();
+          // Paths may deliver different precisions (an f16 GEMM and an f32 scatter): sum in f32.
+          const [a, b] = prev.dtype === gi.dtype ? [prev, gi] : [cast(prev, 'f32'), cast(gi, 'f32')];
+          next = add(a, b);
+          for (const t of new Set([prev, gi, a, b])) t.dispose();
         }
         if (input.requiresGrad) input.grad = next;
         else grads.set(input, next);

@@ -148,6 +148,16 @@ export class Tensor {
     return this.view(shape, this.strides, this.offset + start * this.strides[d]);
   }
 
+  /** The view at `index` along `dim`, without that dimension. */
+  select(dim: number, index: number): Tensor {
+    const d = (dim + this.rank) % this.rank;
+    if (!(Number.isInteger(index) && index >= 0 && index < this.shape[d])) {
+      throw new ShapeError(`index ${index} is outside dimension ${d} of size ${this.shape[d]}`);
+    }
+    const drop = <T>(v: readonly T[]) => v.filter((_, i) => i !== d);
+    return this.view(drop(this.shape), drop(this.strides), this.offset + index * this.strides[d]);
+  }
+
   /** Another reference to the same storage (dispose each separately). */
   ref(): Tensor {
     return this.view(this.shape, this.strides, this.offset);

@@ -4,7 +4,7 @@
 import type { Gpu } from '../gpu/device.js';
 import { Tape, Var, zeroGrad } from '../tensor/autograd.js';
 import { Tensor } from '../tensor/tensor.js';
-import { add, cast, scale } from '../tensor/ops.js';
+import { add, cast } from '../tensor/ops.js';
 import { platform } from '../platform/index.js';
 import { FeatureMissingError } from '../errors.js';
 import { Gpt, initParams } from '../models/gpt.js';
@@ -12,7 +12,7 @@ import { type GptConfig, flopsPerToken } from '../models/config.js';
 import { type TokenSplits, checkSplits, evalBatch, randomBatch } from '../data/batches.js';
 import { mixSeed } from '../tensor/random.js';
 import type { TrainConfig } from './config.js';
-import { learningRate, makeOptimizer, type TrainOptimizer } from './optimizer.js';
+import { learningRate, TrainOptimizer } from './optimizer.js';
 import { listCheckpoints, loadLatestCheckpoint, saveCheckpoint } from './checkpoint.js';
 
 export interface StepLog {
@@ -55,6 +55,8 @@ interface LoopState {
 export class Trainer {
   readonly model: Gpt;
   readonly params = new Map<string, Var>();
+  /** What the model computes with: the f32 masters, or f16 copies the optimizer keeps in step. */
+  private compute = new Map<string, Var>();
   private opt!: TrainOptimizer;
   private state: LoopState = { step: 0, bestValLoss: Infinity, evalsWithoutImprovement: 0 };
 
@@ -83,10 +85,15 @@ export class Trainer {
       if (!t) throw new Error(`checkpoint lacks model.${s.name}`);
       this.params.set(s.name, new Var(t, true, s.name));
     }
-    this.opt = makeOptimizer(this.gpu, this.cfg, specs.map((s) => ({ name: s.name, param: this.params.get(s.name)!.value, decay: s.decay })));
+    const low = this.cfg.precision === 'f16';
+    for (const [name, v] of this.params) this.compute.set(name, low ? new Var(cast(v.value, 'f16'), true, name) : v);
+    this.opt = new TrainOptimizer(this.gpu, this.cfg, specs.map((s) => ({
+      name: s.name, param: this.params.get(s.name)!.value, decay: s.decay,
+      lowPrecisionCopy: low ? this.compute.get(s.name)!.value : undefined,
+    })));
     if (loaded) {
       const optState = new Map([...loaded].filter(([k]) => k.startsWith('optim.')).map(([k, v]) => [k.slice(6), v]));
-      this.opt.loadState(optState);
+      this.opt.loadState(optState, this.state.step);
       for (const [k, v] of loaded) if (!k.startsWith('model.')) v.dispose();
     }
   }
@@ -94,7 +101,7 @@ export class Trainer {
   get step(): number { return this.state.step; }
 
   async train(hooks: TrainHooks = {}): Promise<TrainResult> {
-    const { cfg, gpu } = this;
+    const { cfg } = this;
     const B = cfg.batchSize, T = cfg.seqLen;
     const losses: number[] = [];
     let lastLoss = NaN;
@@ -107,7 +114,7 @@ export class Trainer {
     while (this.state.step < cfg.steps) {
       const step = this.state.step;
       const lr = learningRate(cfg, step);
-      const compute = this.computeWeights();
+      const compute = this.compute;
       for (let micro = 0; micro < cfg.gradAccum; micro++) {
         const batch = randomBatch(this.data.train, B, T, cfg.seed, step * cfg.gradAccum + micro);
         const loss = this.forwardBackward(compute, batch.inputs, batch.targets, mixSeed(cfg.seed ^ 0xd0d0, step), micro);
@@ -115,7 +122,7 @@ export class Trainer {
         lossCount++;
       }
       this.opt.step(this.gradients(compute), lr);
-      this.releaseCompute(compute);
+      zeroGrad(compute.values());
       this.state.step++;
       windowTokens += B * T * cfg.gradAccum;
       const done = this.state.step;
@@ -159,7 +166,7 @@ export class Trainer {
   /** Mean validation loss over the fixed evaluation batches. */
   async evaluate(): Promise<number> {
     const { cfg } = this;
-    const compute = this.computeWeights();
+    const compute = this.compute;
     let total = 0;
     for (let i = 0; i < cfg.evalBatches; i++) {
       const batch = evalBatch(this.data.val, cfg.batchSize, cfg.seqLen, i, cfg.evalBatches);
@@ -173,7 +180,6 @@ export class Trainer {
       ids.dispose();
       tg.dispose();
     }
-    this.releaseCompute(compute);
     return total / cfg.evalBatches;
   }
 
@@ -210,14 +216,6 @@ export class Trainer {
     return kept;
   }
 
-  /** The Vars the model computes with: the masters, or low-precision copies of them. */
-  private computeWeights(): Map<string, Var> {
-    if (this.cfg.precision !== 'f16') return this.params;
-    const out = new Map<string, Var>();
-    for (const [name, v] of this.params) out.set(name, new Var(cast(v.value, 'f16'), true, name));
-    return out;
-  }
-
   private gradients(compute: Map<string, Var>): Map<string, Tensor> {
     const grads = new Map<string, Tensor>();
     for (const [name, v] of compute) {
@@ -227,16 +225,12 @@ export class Trainer {
     return grads;
   }
 
-  private releaseCompute(compute: Map<string, Var>): void {
-    zeroGrad(compute.values());
-    if (compute !== this.params) for (const v of compute.values()) v.value.dispose();
-  }
-
   private async appendMetrics(line: object): Promise<void> {
     if (this.out) await platform().appendFile(`${this.out}/metrics.jsonl`, JSON.stringify(line) + '\n');
   }
 
   dispose(): void {
+    for (const [name, v] of this.compute) if (v !== this.params.get(name)) { v.value.dispose(); v.grad?.dispose(); }
     for (const v of this.params.values()) { v.value.dispose(); v.grad?.dispose(); }
     this.opt?.dispose();
   }
@@ -249,4 +243,3 @@ function accumulate(sum: Tensor, loss: Tensor): Tensor {
   return next;
 }
 
-export { scale };
