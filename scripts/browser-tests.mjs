@@ -3,8 +3,10 @@
 //   each behind a lazy import, so a new test/gpu/*.test.ts joins the browser run at the next build.
 // - test/helpers/host.ts (Node platform) is swapped for test/browser/host.ts (browser platform),
 //   so the shared helper test/helpers/gpu.ts works unchanged on both hosts.
+// - Any other `node:*` import becomes a module that throws when loaded: the test file that reaches it
+//   fails in the page with a message naming the import, and the other files still build and run.
 import { existsSync, readdirSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -12,7 +14,7 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 /** Folders whose test files run in Chromium: the GPU tests (also run by vitest in Node) and browser-only cases. */
 const TEST_DIRS = [
   { dir: 'test/gpu', pattern: /\.test\.ts$/ },
-  { dir: 'test/browser/cases', pattern: /\.ts$/ },
+  { dir: 'test/browser/cases', pattern: /(?<!\.d)\.ts$/ },
 ];
 
 /** Repository-relative paths of the browser test files, sorted. */
@@ -42,6 +44,14 @@ export function browserTestsPlugin() {
       });
       build.onResolve({ filter: /\/host\.js$/ }, (args) =>
         resolve(args.resolveDir, args.path.replace(/\.js$/, '.ts')) === nodeHost ? { path: browserHost } : undefined);
+      build.onResolve({ filter: /^node:/ }, (args) => ({
+        path: `${args.path} (imported by ${relative(root, args.importer)})`, namespace: 'node-only',
+      }));
+      build.onLoad({ filter: /.*/, namespace: 'node-only' }, (args) => ({
+        contents: `throw new Error(${JSON.stringify(`${args.path} is Node-only and does not exist in the browser test page; ` +
+          'GPU tests must be portable (use platform() from src/platform, or keep Node-only tests out of test/gpu/)')});`,
+        loader: 'js',
+      }));
     },
   };
 }

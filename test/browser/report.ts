@@ -1,8 +1,10 @@
 // What the Chromium test page hands back to test/browser.test.ts (plain JSON).
 
-export interface BrowserCaseResult {
-  /** File (repository-relative) and the case's full name, suites joined by ' > '. */
-  file: string;
+/** The adapter the page's tests run on, or why none could be opened. */
+export type AdapterReport = { vendor: string; architecture: string; description: string; f16: boolean } | { error: string };
+
+export interface CaseReport {
+  /** The case's full name, suites joined by ' > '. */
   name: string;
   /** 'pass' | 'fail' once run; 'skip' / 'todo' / 'run' mean it never finished. */
   state: string;
@@ -11,15 +13,24 @@ export interface BrowserCaseResult {
   errors: string[];
 }
 
-export interface BrowserTestReport {
-  /** The adapter the page's tests ran on, or why none could be opened. */
-  adapter: { vendor: string; architecture: string; description: string; f16: boolean } | { error: string };
-  /** Test files bundled into the page. */
-  files: string[];
-  /** Errors outside any case: a file that failed to import, a failing beforeAll/afterAll. */
-  fileErrors: { file: string; errors: string[] }[];
-  /** Number of test cases the runner collected before running any. */
+export interface FileReport {
+  file: string;
+  /** Errors outside any case: the file failed to import, or a beforeAll/afterAll hook failed. */
+  errors: string[];
+  /** Number of cases the runner collected from the file before running any. */
   collected: number;
-  cases: BrowserCaseResult[];
+  cases: CaseReport[];
   ms: number;
 }
+
+/** What the page exposes as `globalThis.webtrainTests`. */
+export interface TestPage {
+  /** Repository-relative paths of the bundled test files. */
+  files: string[];
+  adapter(): Promise<AdapterReport>;
+  runFile(file: string): Promise<FileReport>;
+}
+
+/** Prefix of the console lines that report progress while a file runs (JSON after it). */
+export const PROGRESS = '[webtrain-test] ';
+export type Progress = { started: string } | { finished: CaseReport };

@@ -1,5 +1,5 @@
-// Runs the bundled test files inside the page with vitest's own runner (@vitest/runner) and
-// matchers (@vitest/expect on chai), so the files written for vitest in Node run unchanged:
+// Runs bundled test files inside the page with vitest's own runner (@vitest/runner) and
+// matchers (@vitest/expect on chai), so files written for vitest in Node run unchanged:
 // the same globals (test/it/describe/suite, hooks, expect, assert), the same `.each`,
 // `.only`-is-an-error and timeout rules. `vi` (mocks) is not provided: GPU tests do not mock.
 import * as chai from 'chai';
@@ -9,9 +9,9 @@ import {
 } from '@vitest/expect';
 import {
   afterAll, afterEach, beforeAll, beforeEach, describe, getCurrentTest, it, onTestFailed, onTestFinished, startTests, suite, test,
-  type File, type Task, type VitestRunner,
+  type File, type Task, type Test, type VitestRunner,
 } from '@vitest/runner';
-import type { BrowserCaseResult, BrowserTestReport } from './report.js';
+import { PROGRESS, type CaseReport, type FileReport, type Progress } from './report.js';
 
 chai.use(JestExtend);
 chai.use(JestChaiExpect);
@@ -48,17 +48,20 @@ function errorsOf(task: Task): string[] {
   return (task.result?.errors ?? []).map((e) => [e.message, e.diff].filter(Boolean).join('\n'));
 }
 
-function casesOf(task: Task, file: string, prefix: string[] = []): BrowserCaseResult[] {
-  if (task.type === 'suite') {
-    const names = task.file === task ? prefix : [...prefix, task.name];
-    return task.tasks.flatMap((t) => casesOf(t, file, names));
-  }
-  return [{ file, name: [...prefix, task.name].join(' > '), state: task.result?.state ?? task.mode,
-    ms: Math.round(task.result?.duration ?? 0), errors: errorsOf(task) }];
+function testsOf(task: Task): Test[] {
+  return task.type === 'suite' ? task.tasks.flatMap(testsOf) : task.type === 'test' ? [task] : [];
 }
 
-/** Imports and runs every file in `testFiles` (path -> lazy import), one case at a time. */
-export async function runTests(testFiles: Record<string, () => Promise<unknown>>, adapter: BrowserTestReport['adapter']): Promise<BrowserTestReport> {
+function caseReport(t: Test): CaseReport {
+  const names: string[] = [];
+  for (let s: Task | undefined = t; s && s !== t.file; s = s.suite) names.unshift(s.name);
+  return { name: names.join(' > '), state: t.result?.state ?? t.mode, ms: Math.round(t.result?.duration ?? 0), errors: errorsOf(t) };
+}
+
+const progress = (p: Progress) => console.log(PROGRESS + JSON.stringify(p));
+
+/** Imports one test file (`load`) and runs its cases one at a time, logging progress as it goes. */
+export async function runFile(path: string, load: () => Promise<unknown>): Promise<FileReport> {
   const start = performance.now();
   let collected = 0;
   const runner: VitestRunner = {
@@ -67,24 +70,11 @@ export async function runTests(testFiles: Record<string, () => Promise<unknown>>
       testTimeout: TIMEOUT_MS, hookTimeout: TIMEOUT_MS,
       sequence: { seed: 0, hooks: 'stack', setupFiles: 'list' },
     },
-    importFile: async (path) => {
-      const load = testFiles[path];
-      if (!load) throw new Error(`no bundled test file ${path}`);
-      await load();
-    },
-    onCollected: (files: File[]) => {
-      const count = (t: Task): number => (t.type === 'suite' ? t.tasks.reduce((n, c) => n + count(c), 0) : 1);
-      collected = files.reduce((n, f) => n + count(f), 0);
-    },
-    onAfterRunTask: (t) => console.log(`[browser-test] ${t.result?.state ?? t.mode} ${t.name} (${Math.round(t.result?.duration ?? 0)} ms)`),
+    importFile: async () => void (await load()),
+    onCollected: (files: File[]) => void (collected = files.flatMap(testsOf).length),
+    onBeforeRunTask: (t) => progress({ started: caseReport(t).name }),
+    onAfterRunTask: (t) => progress({ finished: caseReport(t) }),
   };
-  const files = await startTests(Object.keys(testFiles), runner);
-  return {
-    adapter,
-    files: Object.keys(testFiles),
-    fileErrors: files.filter((f) => errorsOf(f).length).map((f) => ({ file: f.filepath, errors: errorsOf(f) })),
-    collected,
-    cases: files.flatMap((f) => casesOf(f, f.filepath)),
-    ms: Math.round(performance.now() - start),
-  };
+  const [file] = await startTests([path], runner);
+  return { file: path, errors: errorsOf(file), collected, cases: testsOf(file).map(caseReport), ms: Math.round(performance.now() - start) };
 }
