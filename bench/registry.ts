@@ -3,4 +3,6 @@
 export type BenchRun = (args: string[]) => Promise<void>;
 
 export const benches: Record<string, () => Promise<{ run: BenchRun }>> = {
+  gemm: () => import('./gemm.js'),
+  train: () => import('./train.js'),
 };

@@ -1,0 +1,240 @@
+// GEMM benchmark: TFLOP/s of every kernel variant the adapter offers, per input dtype and
+// square size, each checked against an f64 reference on 64 sampled outputs.
+//   node dist/bench.mjs gemm -- [--json] [--sizes 256,512,...] [--torch] [--sweep] [--verify]
+//   webtrain bench gemm --json
+// Set WEBTRAIN_UNSAFE_FAST=1 to run with Dawn's robustness transform off (kernels guard their edges).
+//
+// Timing: two warm-up products, then R products recorded into the same output and submitted
+// together; the clock runs from submission until the GPU reports the queue done. Every
+// recorded dispatch executes (webtrain records eagerly, nothing is elided), and the output of
+// the last one is read back and checked. max_rel_err = max |got - ref| / max(|ref|, rms(ref))
+// over the samples, where ref is computed in f64 on the host from the same inputs (values
+// k/64, exact in f16, bf16 and f32).
+// --torch runs PyTorch's matmul (f32 with TF32 off, f16, bf16) on the same sizes in a child
+// python3 first and adds torch_tflops and ratio (ours / torch) to each line.
+// --sweep times candidate tiles of each variant (4096 unless --sizes) and prints them with a
+// "tile" key; --verify checks odd shapes, transposes and the fused epilogue of each variant.
+import { spawnSync } from 'node:child_process';
+import { Gpu } from '../src/gpu/device.js';
+import { Tensor } from '../src/tensor/tensor.js';
+import { matmul, availableVariants, defaultSubgroupMatrixTile, type GemmVariant, type TiledTile } from '../src/tensor/matmul.js';
+import { type SubgroupMatrixTile, tileName, tileProblem, tileWorkgroupBytes } from '../shaders/gemm_subgroup_matrix.gen.js';
+import type { DType } from '../src/tensor/dtype.js';
+import { InputError } from '../src/errors.js';
+
+const DEFAULT_SIZES = [256, 512, 1024, 2048, 4096, 8192];
+const DTYPES: DType[] = ['f32', 'f16', 'bf16'];
+
+interface Args { json: boolean; sizes: number[] | null; torch: boolean; sweep: boolean; verify: boolean }
+
+function parseArgs(args: string[]): Args {
+  const out: Args = { json: false, sizes: null, torch: false, sweep: false, verify: false };
+  for (let i = 0; i < args.length; i++) {
+    const [flag, inline] = args[i].split('=', 2);
+    if (flag === '--json') out.json = true;
+    else if (flag === '--torch') out.torch = true;
+    else if (flag === '--sweep') out.sweep = true;
+    else if (flag === '--verify') out.verify = true;
+    else if (flag === '--sizes') {
+      const v = inline ?? args[++i];
+      out.sizes = (v ?? '').split(',').map(Number);
+      if (!out.sizes.length || out.sizes.some((n) => !Number.isInteger(n) || n < 1)) {
+        throw new InputError(`--sizes takes a comma-separated list of positive integers, got '${v}'`);
+      }
+    } else throw new InputError(`bench gemm: unknown flag '${args[i]}' (known: --json --sizes --torch --sweep --verify)`);
+  }
+  return out;
+}
+
+/** Deterministic values k/64, k in [-64, 64]: exact in every dtype, so host and GPU agree. */
+function exactValues(n: number, seed: number): Float32Array {
+  const out = new Float32Array(n);
+  let s = seed >>> 0;
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    out[i] = ((s >>> 16) % 129 - 64) / 64;
+  }
+  return out;
+}
+
+interface Measured { tflops: number; maxRelErr: number }
+
+async function measure(gpu: Gpu, variant: GemmVariant, dtype: DType, n: number, tile?: TiledTile | SubgroupMatrixTile): Promise<Measured> {
+  const av = exactValues(n * n, 1 + n), bv = exactValues(n * n, 2 + n);
+  const a = Tensor.from(gpu, av, [n, n], dtype), b = Tensor.from(gpu, bv, [n, n], dtype);
+  // bf16 is a weight storage format: its products come out in f32.
+  const outDtype = dtype === 'bf16' ? 'f32' : dtype;
+  const c = Tensor.empty(gpu, [n, n], outDtype);
+  const opts = { c, variant, tile, outDtype } as const;
+  try {
+    matmul(a, b, opts);
+    await gpu.sync();
+    const t0 = performance.now();
+    matmul(a, b, opts);
+    await gpu.sync();
+    const once = (performance.now() - t0) / 1000;
+    const reps = Math.max(3, Math.min(2000, Math.ceil(0.3 / once)));
+    for (let r = 0; r < reps; r++) matmul(a, b, opts);
+    const t1 = performance.now();
+    await gpu.sync();
+    const seconds = (performance.now() - t1) / 1000 / reps;
+    const got = await c.toArray();
+    return { tflops: (2 * n ** 3) / seconds / 1e12, maxRelErr: sampledError(got, av, bv, n, n, n) };
+  } finally {
+    [a, b, c].forEach((t) => t.dispose());
+  }
+}
+
+/** Relative error on 64 sampled outputs of C = A * B (row-major, no transposes). */
+function sampledError(got: ArrayLike<number>, av: Float32Array, bv: Float32Array, m: number, n: number, k: number): number {
+  const samples: { got: number; ref: number }[] = [];
+  let s = 12345;
+  for (let t = 0; t < 64; t++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    const i = s % m;
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    const j = s % n;
+    let ref = 0;
+    for (let q = 0; q < k; q++) ref += av[i * k + q] * bv[q * n + j];
+    samples.push({ got: got[i * n + j], ref });
+  }
+  const rms = Math.sqrt(samples.reduce((acc, x) => acc + x.ref * x.ref, 0) / samples.length) || 1;
+  return Math.max(...samples.map((x) => Math.abs(x.got - x.ref) / Math.max(Math.abs(x.ref), rms)));
+}
+
+/** PyTorch's matmul TFLOP/s per dtype and size, or null when torch or CUDA is missing. */
+function torchReference(sizes: number[]): Map<string, number> | null {
+  const script = `
+import json, sys, time, torch
+if not torch.cuda.is_available():
+    sys.exit(3)
+torch.backends.cuda.matmul.allow_tf32 = False
+torch.backends.cudnn.allow_tf32 = False
+for name, dt in (("f32", torch.float32), ("f16", torch.float16), ("bf16", torch.bfloat16)):
+    for n in ${JSON.stringify(sizes)}:
+        a = torch.randn(n, n, device="cuda", dtype=dt)
+        b = torch.randn(n, n, device="cuda", dtype=dt)
+        c = a @ b
+        torch.cuda.synchronize()
+        t0 = time.perf_counter(); torch.matmul(a, b, out=c); torch.cuda.synchronize()
+        reps = max(3, min(2000, int(0.3 / (time.perf_counter() - t0)) + 1))
+        start = torch.cuda.Event(enable_timing=True); end = torch.cuda.Event(enable_timing=True)
+        start.record()
+        for _ in range(reps):
+            torch.matmul(a, b, out=c)
+        end.record(); torch.cuda.synchronize()
+        sec = start.elapsed_time(end) / 1000 / reps
+        print(json.dumps({"dtype": name, "n": n, "tflops": 2 * n ** 3 / sec / 1e12}), flush=True)
+`;
+  const r = spawnSync('python3', ['-c', script], { encoding: 'utf8', maxBuffer: 1 << 24 });
+  if (r.status !== 0) {
+    console.error(`bench gemm: no PyTorch reference (python3 -c "import torch" with CUDA failed: ${(r.stderr || r.error?.message || '').trim().split('\n').pop()})`);
+    return null;
+  }
+  const out = new Map<string, number>();
+  for (const line of r.stdout.trim().split('\n')) {
+    const x = JSON.parse(line) as { dtype: string; n: number; tflops: number };
+    out.set(`${x.dtype}:${x.n}`, x.tflops);
+  }
+  return out;
+}
+
+const round = (x: number, digits: number) => Number(x.toPrecision(digits));
+
+interface Row { variant: string; dtype: DType; n: number; tile?: string; m: Measured; torch?: number }
+
+function printRow(r: Row, json: boolean): void {
+  if (json) {
+    const line: Record<string, unknown> = {
+      op: 'gemm', variant: r.variant, dtype: r.dtype, m: r.n, n: r.n, k: r.n,
+      tflops: round(r.m.tflops, 4), max_rel_err: round(r.m.maxRelErr, 3),
+    };
+    if (r.tile) line.tile = r.tile;
+    if (r.torch !== undefined) Object.assign(line, { torch_tflops: round(r.torch, 4), ratio: round(r.m.tflops / r.torch, 3) });
+    console.log(JSON.stringify(line));
+  } else {
+    const torch = r.torch === undefined ? '' : `${r.torch.toFixed(1).padStart(9)} ${(r.m.tflops / r.torch).toFixed(2).padStart(6)}`;
+    console.log(`${(r.variant + (r.tile ? ` ${r.tile}` : '')).padEnd(18)} ${r.dtype.padEnd(5)} ${String(r.n).padStart(6)} ` +
+      `${r.m.tflops.toFixed(2).padStart(9)} ${r.m.maxRelErr.toExponential(1).padStart(9)} ${torch}`);
+  }
+}
+
+function sweepTiles(gpu: Gpu, variant: GemmVariant): (TiledTile | SubgroupMatrixTile)[] {
+  if (variant === 'tiled') {
+    return [
+      { bm: 128, bn: 128, bk: 16, tm: 8, tn: 8 }, { bm: 128, bn: 128, bk: 8, tm: 8, tn: 8 },
+      { bm: 128, bn: 64, bk: 16, tm: 8, tn: 4 }, { bm: 64, bn: 128, bk: 16, tm: 4, tn: 8 },
+      { bm: 64, bn: 64, bk: 16, tm: 4, tn: 4 }, { bm: 128, bn: 256, bk: 8, tm: 8, tn: 16 },
+      { bm: 256, bn: 128, bk: 8, tm: 16, tn: 8 },
+    ].filter((t) => 2 * t.bk * (t.bm + t.bn) * 4 <= gpu.caps.limits.maxComputeWorkgroupStorageSize);
+  }
+  const base = defaultSubgroupMatrixTile(gpu)!;
+  const shapes: Partial<SubgroupMatrixTile>[] = [
+    { bm: 128, bn: 128, bk: 32, sgM: 2, sgN: 2, stages: 2 }, { bm: 128, bn: 128, bk: 32, sgM: 2, sgN: 4, stages: 2 },
+    { bm: 128, bn: 256, bk: 32, sgM: 2, sgN: 4, stages: 1 }, { bm: 256, bn: 128, bk: 32, sgM: 4, sgN: 2, stages: 1 },
+    { bm: 128, bn: 128, bk: 16, sgM: 2, sgN: 2, stages: 2 }, { bm: 128, bn: 256, bk: 16, sgM: 2, sgN: 4, stages: 2 },
+    { bm: 256, bn: 128, bk: 16, sgM: 4, sgN: 2, stages: 2 }, { bm: 64, bn: 128, bk: 32, sgM: 2, sgN: 2, stages: 2 },
+    { bm: 128, bn: 128, bk: 32, sgM: 2, sgN: 2, stages: 2, pad: 0 }, { bm: 128, bn: 128, bk: 64, sgM: 2, sgN: 2, stages: 1 },
+  ];
+  return shapes.map((s) => ({ ...base, ...s }))
+    .filter((t) => !tileProblem(t) && tileWorkgroupBytes(t) <= gpu.caps.limits.maxComputeWorkgroupStorageSize);
+}
+
+function tileLabel(t: TiledTile | SubgroupMatrixTile): string {
+  return 'sgM' in t ? tileName(t) : `${t.bm}x${t.bn}x${t.bk}_t${t.tm}x${t.tn}`;
+}
+
+/** Odd shapes, transposes and the epilogue, against a full f64 reference. */
+async function verify(gpu: Gpu, variant: GemmVariant, dtype: DType, json: boolean): Promise<void> {
+  // Contiguous dimensions multiples of 8 (the tensor-core kernel's loads), M and N ragged.
+  const [m, n, k] = variant === 'subgroup-matrix' ? [264, 200, 328] : [131, 97, 75];
+  for (const [transA, transB, epilogue] of [[false, false, false], [true, false, false], [false, true, true], [true, true, true]] as const) {
+    const av = exactValues(m * k, 7), bv = exactValues(k * n, 8), biasV = exactValues(n, 9), resV = exactValues(m * n, 10);
+    const a = Tensor.from(gpu, av, transA ? [k, m] : [m, k], dtype), b = Tensor.from(gpu, bv, transB ? [n, k] : [k, n], dtype);
+    const outDtype = dtype === 'bf16' ? 'f32' : dtype;
+    const bias = Tensor.from(gpu, biasV, [n], outDtype), residual = Tensor.from(gpu, resV, [m, n], outDtype);
+    const c = matmul(a, b, { transA, transB, variant, outDtype, ...(epilogue ? { bias, residual, activation: 'gelu' as const } : {}) });
+    const got = await c.toArray();
+    let worst = 0;
+    for (let i = 0; i < m; i++) {
+      for (let j = 0; j < n; j++) {
+        let s = 0;
+        for (let q = 0; q < k; q++) s += av[transA ? q * m + i : i * k + q] * bv[transB ? j * k + q : q * n + j];
+        if (epilogue) {
+          const x = s + biasV[j];
+          s = 0.5 * x * (1 + Math.tanh(0.7978845608028654 * (x + 0.044715 * x ** 3))) + resV[i * n + j];
+        }
+        worst = Math.max(worst, Math.abs(got[i * n + j] - s) / Math.max(Math.abs(s), 1));
+      }
+    }
+    const line = { op: 'gemm-verify', variant, dtype, m, n, k, transA, transB, epilogue, max_rel_err: round(worst, 3) };
+    console.log(json ? JSON.stringify(line) : `verify ${variant} ${dtype} ${m}x${n}x${k} transA=${transA} transB=${transB} epilogue=${epilogue}: max_rel_err ${worst.toExponential(2)}`);
+    [a, b, bias, residual, c].forEach((t) => t.dispose());
+  }
+}
+
+export async function run(argv: string[]): Promise<void> {
+  const args = parseArgs(argv);
+  const sizes = args.sizes ?? (args.sweep ? [4096] : DEFAULT_SIZES);
+  const torch = args.torch ? torchReference(sizes) : null;
+  const gpu = await Gpu.create();
+  const caps = gpu.caps;
+  const robust = process.env.WEBTRAIN_UNSAFE_FAST === '1' ? 'off' : 'on';
+  console.error(`adapter: ${caps.adapter.vendor} ${caps.adapter.architecture} ${caps.adapter.device}; robustness ${robust}`);
+  if (!args.json) console.log(`${'variant'.padEnd(18)} dtype ${'size'.padStart(6)} ${'TFLOP/s'.padStart(9)} ${'max_rel'.padStart(9)}${torch ? '     torch  ratio' : ''}`);
+  for (const dtype of DTYPES) {
+    for (const variant of availableVariants(gpu, dtype)) {
+      if (args.verify) await verify(gpu, variant, dtype, args.json);
+      // Sweeps tune the two kernels with speed targets: f32 tiled and f16 on tensor cores.
+      if (args.sweep && !(variant === 'subgroup-matrix' || dtype === 'f32')) continue;
+      const tiles = args.sweep ? sweepTiles(gpu, variant) : [undefined];
+      for (const tile of tiles) {
+        for (const n of sizes) {
+          const m = await measure(gpu, variant, dtype, n, tile);
+          printRow({ variant, dtype, n, tile: tile && tileLabel(tile), m, torch: torch?.get(`${dtype}:${n}`) }, args.json);
+        }
+      }
+    }
+  }
+  gpu.destroy();
+}
