@@ -1,7 +1,7 @@
 // Cleaning and quality statistics on UTF-8 documents: control characters out, then the
 // numbers the Gopher-style filters (MassiveWeb rules) decide on. Thresholds live in TypeScript.
 
-import { HashSet64, avalanche, FNV_PRIME, wordHash } from './hash';
+import { HashSet64, FNV_OFFSET, FNV_PRIME, wordHash } from './hash';
 
 let controlsRemoved: i32 = 0;
 
@@ -90,13 +90,19 @@ export function cleanSetStopWords(p: usize, len: i32): void {
   }
 }
 
-// Growable scratch arrays: per-word hash and length in characters, per-line hash,
-// and an open-addressing table (keys, counts) for repeated lines and n-grams.
+// Growable scratch arrays: per-word hash, prefix sums of word lengths in characters, hashes
+// of every word n-gram (n = 2..10) at every position, and an open-addressing table (keys,
+// counts) for repeated lines and n-grams. They only grow, so steady state allocates nothing.
+const MAX_N = 10;
 let wordHashes: usize = 0;
-let wordChars: usize = 0;
+let charsBefore: usize = 0; // i32 x (words + 1): characters in words 0 .. i-1
+let gramHashes: usize = 0; // u64 x (MAX_N - 1) x capacity
 let wordCapacity: i32 = 0;
 let tableKeys: usize = 0;
 let tableCounts: usize = 0;
+let tableGens: usize = 0;
+let generation: u32 = 0;
+let tableCapacity: u32 = 0;
 let tableMask: u32 = 0;
 
 function ensureWords(n: i32): void {
@@ -105,45 +111,59 @@ function ensureWords(n: i32): void {
   while (cap < n) cap *= 2;
   if (wordHashes) {
     heap.free(wordHashes);
-    heap.free(wordChars);
+    heap.free(charsBefore);
+    heap.free(gramHashes);
   }
   wordHashes = heap.alloc(<usize>cap << 3);
-  wordChars = heap.alloc(<usize>cap << 2);
+  charsBefore = heap.alloc(<usize>(cap + 1) << 2);
+  gramHashes = heap.alloc((<usize>cap * (MAX_N - 1)) << 3);
   wordCapacity = cap;
 }
 
-/** Clears the table, sized for `n` distinct keys at most. */
+/**
+ * Empties the table, sized for `n` distinct keys at most. Slots carry the generation that
+ * filled them, so emptying is a counter bump rather than a memory fill.
+ */
 function resetTable(n: i32): void {
   let cap: u32 = 64;
   while (cap < <u32>n * 2) cap <<= 1;
-  if (cap - 1 != tableMask || tableKeys == 0) {
+  if (cap > tableCapacity) {
     if (tableKeys) {
       heap.free(tableKeys);
       heap.free(tableCounts);
+      heap.free(tableGens);
     }
     tableKeys = heap.alloc(<usize>cap << 3);
     tableCounts = heap.alloc(<usize>cap << 2);
-    tableMask = cap - 1;
+    tableGens = heap.alloc(<usize>cap << 2);
+    memory.fill(tableGens, 0, <usize>cap << 2);
+    tableCapacity = cap;
+    generation = 0;
   }
-  memory.fill(tableKeys, 0, <usize>(tableMask + 1) << 3);
+  tableMask = cap - 1;
+  generation++;
+  if (generation == 0) {
+    memory.fill(tableGens, 0, <usize>tableCapacity << 2);
+    generation = 1;
+  }
 }
 
-/** Counts `key` (0 stands for 1); returns its count after this occurrence. */
+/** Counts `key`; returns its count after this occurrence. Keys must have random low bits. */
 function tableBump(key: u64): u32 {
-  if (key == 0) key = 1;
   let i = <u32>key & tableMask;
   while (true) {
-    const k = load<u64>(tableKeys + (<usize>i << 3));
+    const genAt = tableGens + (<usize>i << 2);
     const countAt = tableCounts + (<usize>i << 2);
-    if (k == key) {
-      const c = load<u32>(countAt) + 1;
-      store<u32>(countAt, c);
-      return c;
-    }
-    if (k == 0) {
+    if (load<u32>(genAt) != generation) {
+      store<u32>(genAt, generation);
       store<u64>(tableKeys + (<usize>i << 3), key);
       store<u32>(countAt, 1);
       return 1;
+    }
+    if (load<u64>(tableKeys + (<usize>i << 3)) == key) {
+      const c = load<u32>(countAt) + 1;
+      store<u32>(countAt, c);
+      return c;
     }
     i = (i + 1) & tableMask;
   }
@@ -154,18 +174,28 @@ function isSpace(b: u32): bool {
   return b == 0x20 || (b >= 0x09 && b <= 0x0d);
 }
 
+// Hash of the n words from `first` (n = 2..10), from the table filled by `hashAllNgrams`.
 @inline
-function ngramHash(first: i32, n: i32): u64 {
-  let h: u64 = <u64>n;
-  for (let k = 0; k < n; k++) h = (h ^ load<u64>(wordHashes + (<usize>(first + k) << 3))) * FNV_PRIME;
-  return avalanche(h);
+function ngramHash(first: i32, n: i32, words: i32): u64 {
+  return load<u64>(gramHashes + ((<usize>(n - 2) * <usize>words + <usize>first) << 3));
 }
 
 @inline
 function ngramChars(first: i32, n: i32): f64 {
-  let c: i32 = 0;
-  for (let k = 0; k < n; k++) c += load<i32>(wordChars + (<usize>(first + k) << 2));
-  return <f64>c;
+  return <f64>(load<i32>(charsBefore + (<usize>(first + n) << 2)) - load<i32>(charsBefore + (<usize>first << 2)));
+}
+
+// One sweep for all n: the n-gram hash at i extends the (n-1)-gram hash at i by one word.
+function hashAllNgrams(words: i32): void {
+  for (let i = 0; i < words; i++) {
+    let h: u64 = FNV_OFFSET;
+    const last = min(MAX_N, words - i);
+    h = (h ^ load<u64>(wordHashes + (<usize>i << 3))) * FNV_PRIME;
+    for (let n = 2; n <= last; n++) {
+      h = (h ^ load<u64>(wordHashes + (<usize>(i + n - 1) << 3))) * FNV_PRIME;
+      store<u64>(gramHashes + ((<usize>(n - 2) * <usize>words + <usize>i) << 3), h ^ (h >> 29));
+    }
+  }
 }
 
 // Decodes the code point starting at `p` (input is valid UTF-8).
@@ -191,6 +221,7 @@ export function qualityStats(p: usize, len: i32): void {
   for (let i = 0; i < STATS_COUNT; i++) unchecked((stats[i] = 0));
   const end = p + <usize>len;
   ensureWords(len / 2 + 1);
+  store<i32>(charsBefore, 0);
   let chars: i32 = 0;
   let nonspace: i32 = 0;
   let digits: i32 = 0;
@@ -209,7 +240,7 @@ export function qualityStats(p: usize, len: i32): void {
       if (wordLen > 0) {
         const h = wordHash(wordStart, q - wordStart);
         store<u64>(wordHashes + (<usize>words << 3), h);
-        store<i32>(wordChars + (<usize>words << 2), wordLen);
+        store<i32>(charsBefore + (<usize>(words + 1) << 2), load<i32>(charsBefore + (<usize>words << 2)) + wordLen);
         words++;
         if (wordHasAlpha) alphaWords++;
         if (stopWords.size > 0 && stopWords.has(h)) stop++;
@@ -306,13 +337,14 @@ function lineStats(p: usize, end: usize): void {
 // (count x its characters, when it occurs more than once), and characters in n-grams (n = 5..10)
 // that repeat an earlier one, stepping past each repeat so no word is counted twice.
 function ngramStats(words: i32): void {
+  hashAllNgrams(words);
   for (let n = 2; n <= 4; n++) {
     if (words < n) break;
     resetTable(words);
     let bestCount: u32 = 1;
     let bestFirst: i32 = -1;
     for (let i = 0; i + n <= words; i++) {
-      const c = tableBump(ngramHash(i, n));
+      const c = tableBump(ngramHash(i, n, words));
       if (c > bestCount) {
         bestCount = c;
         bestFirst = i;
@@ -326,7 +358,7 @@ function ngramStats(words: i32): void {
     let repeated: f64 = 0;
     let i = 0;
     while (i + n <= words) {
-      if (tableBump(ngramHash(i, n)) > 1) {
+      if (tableBump(ngramHash(i, n, words)) > 1) {
         repeated += ngramChars(i, n);
         i += n;
       } else i++;
