@@ -10,7 +10,7 @@
 // The next build picks it up (scripts/browser-tests.mjs); nothing else to register. `npm test` builds
 // first; when running vitest directly, run `npm run build` after changing code, or the page runs the old bundle.
 // SwiftShader is slow: in heavy files use `isBrowser` from test/helpers/gpu.ts to shrink sizes in the
-// page rather than skipping anything.
+// page rather than skipping anything. One file only: npx vitest run test/browser.test.ts -t attention
 import { createServer, type Server } from 'node:http';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -26,9 +26,10 @@ const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 // PLATFORM.md's tested flags; playwright adds --headless and a fresh profile directory.
 const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu-sandbox', '--enable-unsafe-webgpu', '--disable-quic', '--no-first-run',
   '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-// Per test file. SwiftShader compiles and runs kernels on the CPU; on 2 busy cores a large shader
-// takes seconds to compile, so heavy files must shrink their sizes in the page (isBrowser).
-const FILE_TIMEOUT_MS = 120_000;
+// Per test file (each case also has the page's 120 s case timeout, as in vitest.config.ts).
+// SwiftShader compiles every kernel variant on its first dispatch (seconds each on 2 busy cores)
+// and runs it on the CPU, so heavy files should use fewer variants and sizes in the page (isBrowser).
+const FILE_TIMEOUT_MS = 180_000;
 
 type PageApi = { webtrainTests: TestPage };
 
@@ -167,7 +168,9 @@ describe('GPU tests in headless Chromium (browser bundle, SwiftShader)', () => {
   test('the adapter has no shader-f16, so the f32 path of every kernel is the one tested', async () => {
     const adapter = await session!.adapter();
     expect(adapter).toMatchObject({ f16: false });
-    if (!('error' in adapter)) console.log(`Chromium adapter: ${adapter.vendor} ${adapter.architecture}, shader-f16: ${adapter.f16}`);
+    if ('error' in adapter) return;
+    const subgroups = adapter.subgroupSizes ? `subgroup size ${adapter.subgroupSizes.join('-')}` : 'no subgroups';
+    console.log(`Chromium adapter: ${adapter.vendor} ${adapter.architecture}, shader-f16: ${adapter.f16}, ${subgroups}`);
   });
 
   for (const file of files) {
@@ -183,7 +186,8 @@ describe('GPU tests in headless Chromium (browser bundle, SwiftShader)', () => {
       expect(report.collected, `${file} defines no test`).toBeGreaterThan(0);
       expect(report.cases.length).toBe(report.collected);
       const slowest = [...report.cases].sort((a, b) => b.ms - a.ms)[0];
-      console.log(`${file}: ${report.cases.length} cases passed in Chromium in ${(report.ms / 1000).toFixed(1)} s ` +
+      const n = report.cases.length;
+      console.log(`${file}: ${n} case${n === 1 ? '' : 's'} passed in Chromium in ${(report.ms / 1000).toFixed(1)} s ` +
         `(slowest ${(slowest.ms / 1000).toFixed(1)} s: ${slowest.name})`);
     }, FILE_TIMEOUT_MS + 60_000);
   }

@@ -12,7 +12,9 @@ const webtrainTests: TestPage = {
   async adapter() {
     try {
       const { caps } = await testGpu();
-      return { vendor: caps.adapter.vendor, architecture: caps.adapter.architecture, description: caps.adapter.description, f16: caps.f16 };
+      const { vendor, architecture, description } = caps.adapter;
+      const subgroupSizes: [number, number] | null = caps.subgroups ? [caps.subgroupMinSize, caps.subgroupMaxSize] : null;
+      return { vendor, architecture, description, f16: caps.f16, subgroupSizes };
     } catch (e) {
       return { error: (e as Error).message };
     }

@@ -1,7 +1,9 @@
 // What the Chromium test page hands back to test/browser.test.ts (plain JSON).
 
 /** The adapter the page's tests run on, or why none could be opened. */
-export type AdapterReport = { vendor: string; architecture: string; description: string; f16: boolean } | { error: string };
+export type AdapterReport =
+  | { vendor: string; architecture: string; description: string; f16: boolean; subgroupSizes: [number, number] | null }
+  | { error: string };
 
 export interface CaseReport {
   /** The case's full name, suites joined by ' > '. */
