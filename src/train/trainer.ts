@@ -155,7 +155,9 @@ export class Trainer {
         }
       }
       if (this.out && cfg.checkpointEvery && (done % cfg.checkpointEvery === 0 || done === cfg.steps || stoppedEarly)) {
-        hooks.onCheckpoint?.(await this.checkpoint());
+        // Saved whether or not a hook listens (`?.` would skip evaluating the argument).
+        const path = await this.checkpoint();
+        hooks.onCheckpoint?.(path);
       }
       if (stoppedEarly) break;
     }
