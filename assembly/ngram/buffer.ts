@@ -16,6 +16,24 @@ export class Buf {
     this.cap = c;
   }
 
+  /** Makes room for exactly `bytes` in all (sizes known in advance), keeping the contents. */
+  reserve(bytes: usize): void {
+    if (bytes <= this.cap) return;
+    this.ptr = this.ptr ? heap.realloc(this.ptr, bytes) : heap.alloc(bytes);
+    this.cap = bytes;
+  }
+
+  /** Gives back the growth slack once a buffer is complete. */
+  shrinkToFit(): void {
+    if (this.ptr == 0 || this.len == this.cap) return;
+    if (this.len == 0) {
+      this.free();
+      return;
+    }
+    this.ptr = heap.realloc(this.ptr, this.len);
+    this.cap = this.len;
+  }
+
   /** Sets the length to exactly `bytes`, allocating without growth slack (sizes known in advance). */
   resize(bytes: usize): void {
     if (bytes > this.cap) {

@@ -30,8 +30,7 @@ export class Builder {
   /** Occurrences of <s>, </s>, <unk> in the text, dropped like lmplz does. */
   skippedSpecials: u64 = 0;
 
-  /** Per order (index k-1): number of n-grams and counts-of-counts n[0..4]. */
-  ngramCounts: StaticArray<u64> = new StaticArray<u64>(0);
+  /** Per order (index k-1): counts-of-counts n[0..4]. */
   countsOfCounts: StaticArray<u64> = new StaticArray<u64>(0);
   /** Per order: D0..D3 (D0 = 0). */
   discounts: StaticArray<f32> = new StaticArray<f32>(0);
@@ -50,7 +49,6 @@ export class Builder {
     this.slots = heap.alloc(cap << 2);
     memory.fill(this.slots, 0, cap << 2);
     this.mask = <u32>cap - 1;
-    this.ngramCounts = new StaticArray<u64>(order);
     this.countsOfCounts = new StaticArray<u64>(order * 5);
     this.discounts = new StaticArray<f32>(order * 4);
   }
@@ -130,9 +128,8 @@ export class Builder {
     }
   }
 
-  private statAdd(orderIndex: i32, count: u64): void {
-    this.ngramCounts[orderIndex]++;
-    if (count < 5) this.countsOfCounts[orderIndex * 5 + <i32>count]++;
+  @inline private statAdd(orderIndex: i32, count: u64): void {
+    if (count < 5) unchecked(this.countsOfCounts[orderIndex * 5 + <i32>count]++);
   }
 
   /**
@@ -141,7 +138,6 @@ export class Builder {
    */
   finish(useFallback: bool, fallback1: f32, fallback2: f32, fallback3: f32): Model | null {
     const order = this.order;
-    const vocabSize = this.vocab.size;
     heap.free(this.slots);
     this.slots = 0;
 
@@ -149,10 +145,13 @@ export class Builder {
     const model = new Model(order, this.vocab);
     const adjusted = new Array<Buf>(order);
     for (let k = 0; k < order; k++) adjusted[k] = new Buf();
+    this.grams.shrinkToFit();
+    this.counts.shrinkToFit();
     if (order == 1) this.unigramCounts(model, adjusted[0]);
     else this.adjustCounts(model, adjusted);
     this.grams.free();
     this.counts.free();
+    for (let k = 1; k <= order; k++) model.prob[k - 1].resize(adjusted[k - 1].len);
 
     if (!this.computeDiscounts(useFallback, fallback1, fallback2, fallback3)) {
       for (let k = 0; k < order; k++) adjusted[k].free();
@@ -160,28 +159,16 @@ export class Builder {
       return null;
     }
 
-    // Context gammas (f32 per n-gram) and backoffs (gamma of the n-gram as a context, else 1).
-    const gammas = new Array<Buf>(order);
-    for (let k = 1; k <= order; k++) {
-      const n = model.size(k);
-      gammas[k - 1] = new Buf();
-      gammas[k - 1].resize(n << 2);
-      if (k < order) {
-        const bo = model.backoff[k - 1];
-        bo.resize(n << 2);
-        for (let i: usize = 0; i < n; i++) bo.setF32(i, 1.0);
-      }
-    }
-    this.unigramProbabilities(model, adjusted[0], gammas[0]);
-    let previousOrder: usize = 0; // prefix-sorted permutation of the previous order
+    this.unigramProbabilities(model, adjusted[0]);
+    adjusted[0].free();
     for (let k = 2; k <= order; k++) {
-      previousOrder = this.contextProbabilities(model, k, adjusted[k - 1], gammas[k - 1], previousOrder);
+      this.orderProbabilities(model, k, adjusted[k - 1]);
+      adjusted[k - 1].free();
+      // Order k-1 is final now: its probabilities and backoffs become log10.
+      toLog10(model, k - 1);
     }
-    if (previousOrder) heap.free(previousOrder);
-    for (let k = 0; k < order; k++) adjusted[k].free();
-
-    this.interpolate(model, gammas, vocabSize);
-    for (let k = 0; k < order; k++) gammas[k].free();
+    toLog10(model, order);
+    model.prob[0].setF32(BOS, -99);
     return model;
   }
 
@@ -191,7 +178,6 @@ export class Builder {
     const words = model.words[0];
     words.resize(<usize>v << 2);
     adjusted.resize(<usize>v << 2);
-    model.prob[0].resize(<usize>v << 2);
     for (let id: u32 = 0; id < v; id++) {
       words.setU32(id, id);
       adjusted.setU32(id, 0);
@@ -213,74 +199,123 @@ export class Builder {
     const perm = this.sortedPermutation(this.grams.ptr, order, n, 0, order - 1, 1);
     const stride = <usize>order << 2;
 
-    // Open n-gram per depth d (order d + 1): words, adjusted count, raw count.
+    // Open n-gram per depth d (order d + 1): words, adjusted count, raw count (raw u64 arrays:
+    // this loop runs once per distinct highest-order n-gram).
     const open = heap.alloc(<usize>order * stride);
-    const openCount = new StaticArray<u64>(order);
-    const rawCount = new StaticArray<u64>(order);
-    const full = model.words[order - 1];
-    const fullAdjusted = adjusted[order - 1];
+    const openCount = heap.alloc(<usize>order << 3);
+    const rawCount = heap.alloc(<usize>order << 3);
+    // Per order: n-grams found (first walk), then write positions in the words and counts arrays.
+    const sizes = heap.alloc(<usize>order << 3);
+    const wordsAt = heap.alloc(<usize>order << 3);
+    const countsAt = heap.alloc(<usize>order << 3);
+    memory.fill(sizes, 0, <usize>order << 3);
+    // Two walks: the first only counts the n-grams of each order, so that the second writes them
+    // into arrays of exactly the right size (no growth slack, no copies).
+    for (let pass = 0; pass < 2; pass++) {
+      const write = pass == 1;
+      if (write) {
+        for (let k = 1; k <= order; k++) {
+          const count = <usize>load<u64>(sizes + (<usize>(k - 1) << 3));
+          const words = model.words[k - 1];
+          const counts = adjusted[k - 1];
+          words.resize(count * <usize>k * 4);
+          counts.resize(count * 4);
+          store<u64>(wordsAt + (<usize>(k - 1) << 3), words.ptr);
+          store<u64>(countsAt + (<usize>(k - 1) << 3), counts.ptr);
+        }
+        // <unk> first with count 0 (the <s> after it is opened below).
+        store<u32>(<usize>load<u64>(wordsAt), UNK);
+        store<u32>(<usize>load<u64>(countsAt), 0);
+        store<u64>(wordsAt, load<u64>(wordsAt) + 4);
+        store<u64>(countsAt, load<u64>(countsAt) + 4);
+        this.statAdd(0, 0);
+      } else {
+        store<u64>(sizes, 1);
+      }
+      store<u32>(open, BOS);
+      store<u64>(openCount, 0);
+      store<u64>(rawCount, u64.MAX_VALUE);
+      let depth = 0;
 
-    // <unk> first with count 0, then <s> open with count 0.
-    model.words[0].pushU32(UNK);
-    adjusted[0].pushU32(0);
-    this.statAdd(0, 0);
-    store<u32>(open, BOS);
-    openCount[0] = 0;
-    rawCount[0] = u64.MAX_VALUE;
-    let depth = 0;
-
-    for (let r: usize = 0; r < n; r++) {
-      const e = load<u32>(perm + (r << 2));
-      const g = this.grams.ptr + <usize>e * stride;
-      const gc = <u64>this.counts.u32At(e);
-      // Last position of g that differs from the open n-gram of the deepest order, from the right.
-      let different = order - 1;
-      {
-        const openWords = open + <usize>depth * stride;
-        let pre = depth;
-        while (pre >= 0 && load<u32>(openWords + (<usize>pre << 2)) == load<u32>(g + (<usize>different << 2))) {
-          pre--;
-          different--;
+      for (let r: usize = 0; r <= n; r++) {
+        // r == n: close everything still open (lmplz counts these with their raw count).
+        const last = r == n;
+        let g: usize = 0;
+        let gc: u64 = 0;
+        let same = 0;
+        let different = 0;
+        if (!last) {
+          const e = load<u32>(perm + (r << 2));
+          g = this.grams.ptr + <usize>e * stride;
+          gc = <u64>load<u32>(this.counts.ptr + (<usize>e << 2));
+          // Last position of g that differs from the open n-gram of the deepest order, from the right.
+          different = order - 1;
+          const openWords = open + <usize>depth * stride;
+          let pre = depth;
+          while (pre >= 0 && load<u32>(openWords + (<usize>pre << 2)) == load<u32>(g + (<usize>different << 2))) {
+            pre--;
+            different--;
+          }
+          same = order - 1 - different;
+        }
+        // Close the open n-grams that no longer match.
+        while (depth >= same) {
+          const d8 = <usize>depth << 3;
+          if (write) {
+            const adjustedCount = load<u64>(openCount + d8);
+            this.statAdd(depth, last ? load<u64>(rawCount + d8) : adjustedCount);
+            const bytes = <usize>(depth + 1) << 2;
+            const w = <usize>load<u64>(wordsAt + d8);
+            memory.copy(w, open + <usize>depth * stride, bytes);
+            store<u64>(wordsAt + d8, <u64>(w + bytes));
+            const c = <usize>load<u64>(countsAt + d8);
+            store<u32>(c, <u32>adjustedCount);
+            store<u64>(countsAt + d8, <u64>(c + 4));
+          } else {
+            store<u64>(sizes + d8, load<u64>(sizes + d8) + 1);
+          }
+          depth--;
+        }
+        if (last) break;
+        for (let i = 0; i < same; i++) store<u64>(rawCount + (<usize>i << 3), load<u64>(rawCount + (<usize>i << 3)) + gc);
+        if (same > 0) store<u64>(openCount + (<usize>(same - 1) << 3), load<u64>(openCount + (<usize>(same - 1) << 3)) + 1);
+        // Open the new suffixes, up to an <s>.
+        let b = different;
+        while (b > 0 && load<u32>(g + (<usize>b << 2)) != BOS) {
+          depth++;
+          memory.copy(open + <usize>depth * stride, g + (<usize>b << 2), <usize>(order - b) << 2);
+          store<u64>(openCount + (<usize>depth << 3), 1);
+          store<u64>(rawCount + (<usize>depth << 3), gc);
+          b--;
+        }
+        if (b != 0) {
+          depth++;
+          memory.copy(open + <usize>depth * stride, g + (<usize>b << 2), <usize>(order - b) << 2);
+          store<u64>(openCount + (<usize>depth << 3), gc);
+          store<u64>(rawCount + (<usize>depth << 3), gc);
+        } else {
+          const top = <usize>(order - 1) << 3;
+          if (write) {
+            this.statAdd(order - 1, gc);
+            const w = <usize>load<u64>(wordsAt + top);
+            memory.copy(w, g, stride);
+            store<u64>(wordsAt + top, <u64>(w + stride));
+            const c = <usize>load<u64>(countsAt + top);
+            store<u32>(c, <u32>gc);
+            store<u64>(countsAt + top, <u64>(c + 4));
+          } else {
+            store<u64>(sizes + top, load<u64>(sizes + top) + 1);
+          }
         }
       }
-      const same = order - 1 - different;
-      // Close the open n-grams that no longer match.
-      while (depth >= same) {
-        this.statAdd(depth, openCount[depth]);
-        model.words[depth].pushBytes(open + <usize>depth * stride, <usize>(depth + 1) << 2);
-        adjusted[depth].pushU32(<u32>openCount[depth]);
-        depth--;
-      }
-      for (let i = 0; i < same; i++) rawCount[i] += gc;
-      if (same > 0) openCount[same - 1]++;
-      // Open the new suffixes, up to an <s>.
-      let b = different;
-      while (b > 0 && load<u32>(g + (<usize>b << 2)) != BOS) {
-        depth++;
-        memory.copy(open + <usize>depth * stride, g + (<usize>b << 2), <usize>(order - b) << 2);
-        openCount[depth] = 1;
-        rawCount[depth] = gc;
-        b--;
-      }
-      if (b != 0) {
-        depth++;
-        memory.copy(open + <usize>depth * stride, g + (<usize>b << 2), <usize>(order - b) << 2);
-        openCount[depth] = gc;
-        rawCount[depth] = gc;
-      } else {
-        this.statAdd(order - 1, gc);
-        full.pushBytes(g, stride);
-        fullAdjusted.pushU32(<u32>gc);
-      }
     }
-    for (let d = 0; d <= depth; d++) {
-      this.statAdd(d, rawCount[d]);
-      model.words[d].pushBytes(open + <usize>d * stride, <usize>(d + 1) << 2);
-      adjusted[d].pushU32(<u32>openCount[d]);
-    }
+    heap.free(openCount);
+    heap.free(rawCount);
+    heap.free(sizes);
+    heap.free(wordsAt);
+    heap.free(countsAt);
     heap.free(open);
     heap.free(perm);
-    for (let k = 1; k <= order; k++) model.prob[k - 1].resize(model.words[k - 1].len / <usize>k);
   }
 
   /**
@@ -383,8 +418,12 @@ export class Builder {
     return g / denominator;
   }
 
-  /** initial_probabilities.cc for unigrams (interpolate_unigrams, lmplz's default). */
-  private unigramProbabilities(model: Model, adjusted: Buf, gammas: Buf): void {
+  /**
+   * Unigrams: initial_probabilities.cc (interpolate_unigrams, lmplz's default: <unk> gets only the
+   * interpolation mass, <s> gets probability 1 and is written as -99), then interpolate.cc with the
+   * uniform distribution 1 / float(|vocabulary| - 1), since <s> is never predicted.
+   */
+  private unigramProbabilities(model: Model, adjusted: Buf): void {
     const n = model.size(1);
     let total: u64 = 0;
     let n1: u64 = 0,
@@ -399,110 +438,101 @@ export class Builder {
     }
     const denominator = <f32>total;
     const g = this.gamma(1, n1, n2, n3, denominator);
+    const uniform: f32 = <f32>(1.0 / <f64>(<f32>(this.vocab.size - 1)));
     const prob = model.prob[0];
     for (let i: usize = 0; i < n; i++) {
       const id = load<u32>(model.gramPtr(1, i));
       const c = adjusted.u32At(i);
-      if (id == BOS) {
-        // <s> has probability 1 and no interpolation; it is written as -99.
-        prob.setF32(i, 1.0);
-        gammas.setF32(i, 0);
-      } else {
-        prob.setF32(i, id == UNK ? 0 : (<f32>c - this.discount(1, c)) / denominator);
-        gammas.setF32(i, g);
+      let p: f32;
+      if (id == BOS) p = 1.0;
+      else {
+        const discounted: f32 = id == UNK ? 0 : (<f32>c - this.discount(1, c)) / denominator;
+        p = discounted + g * uniform;
       }
+      prob.setF32(i, p);
+    }
+    if (model.order > 1) {
+      const bo = model.backoff[0];
+      bo.resize(n << 2);
+      for (let i: usize = 0; i < n; i++) bo.setF32(i, 1.0);
     }
   }
 
   /**
-   * initial_probabilities.cc for order k >= 2: groups n-grams by context (their first k-1 words),
-   * sets each n-gram's discounted probability and its context's gamma, and the context's backoff.
-   * Returns this order's prefix-sorted permutation (the next order finds its contexts in it).
+   * Order k >= 2. initial_probabilities.cc: each context (the first k-1 words, an n-gram of order
+   * k-1) gets gamma = (D1 N1 + D2 N2 + D3 N3+) / sum of adjusted counts, which is also its backoff;
+   * each n-gram its discounted probability. interpolate.cc: p = discounted + gamma * p(suffix),
+   * where the suffix (last k-1 words) is found by walking both orders in suffix order.
    */
-  private contextProbabilities(model: Model, k: i32, adjusted: Buf, gammas: Buf, previousOrder: usize): usize {
+  private orderProbabilities(model: Model, k: i32, adjusted: Buf): void {
     const n = model.size(k);
-    const words = model.words[k - 1].ptr;
-    const perm = this.sortedPermutation(words, k, n, k - 1, 0, -1);
-    const stride = <usize>k << 2;
-    const contextBytes = <i32>(k - 1);
-    const prob = model.prob[k - 1];
-    const contextBackoff = model.backoff[k - 2];
-    let cursor: usize = 0; // into previousOrder
-    let i: usize = 0;
-    while (i < n) {
-      const begin = i;
-      const context = words + <usize>load<u32>(perm + (i << 2)) * stride;
-      let total: u64 = 0;
-      let n1: u64 = 0,
-        n2: u64 = 0,
-        n3: u64 = 0;
-      do {
-        const c = adjusted.u32At(load<u32>(perm + (i << 2)));
-        total += c;
-        if (c == 1) n1++;
-        else if (c == 2) n2++;
-        else if (c >= 3) n3++;
-        i++;
-      } while (i < n && sameWords(words + <usize>load<u32>(perm + (i << 2)) * stride, context, contextBytes));
-      const denominator = <f32>total;
-      const g = this.gamma(k, n1, n2, n3, denominator);
-      for (let j = begin; j < i; j++) {
-        const e = load<u32>(perm + (j << 2));
-        const c = adjusted.u32At(e);
-        prob.setF32(e, (<f32>c - this.discount(k, c)) / denominator);
-        gammas.setF32(e, g);
+    const lowerSize = model.size(k - 1);
+    // Context of each n-gram, as an index into order k-1.
+    const contexts = heap.alloc(n << 2);
+    if (k == 2) {
+      for (let i: usize = 0; i < n; i++) store<u32>(contexts + (i << 2), load<u32>(model.gramPtr(2, i))); // unigram index == id
+    } else {
+      const cap = tableSizeFor(lowerSize);
+      const table = heap.alloc(cap << 2);
+      memory.fill(table, 0, cap << 2);
+      const mask = <u32>cap - 1;
+      for (let j: usize = 0; j < lowerSize; j++) {
+        let s = hashWords(model.gramPtr(k - 1, j), k - 1) & mask;
+        while (load<u32>(table + (<usize>s << 2)) != 0) s = (s + 1) & mask;
+        store<u32>(table + (<usize>s << 2), <u32>j + 1);
       }
-      // The context is an n-gram of order k-1: find it to give it its backoff.
-      let contextIndex: u32;
-      if (k == 2) {
-        contextIndex = load<u32>(context); // unigram index == id
-      } else {
-        const lowerSize = model.size(k - 1);
-        while (
-          cursor < lowerSize &&
-          !sameWords(model.gramPtr(k - 1, load<u32>(previousOrder + (cursor << 2))), context, contextBytes)
-        ) {
-          cursor++;
-        }
-        contextIndex = load<u32>(previousOrder + (cursor << 2));
-      }
-      contextBackoff.setF32(contextIndex, g);
-    }
-    if (previousOrder) heap.free(previousOrder);
-    return perm;
-  }
-
-  /** interpolate.cc: p = p_discounted + gamma(context) * p_lower(suffix), then log10. */
-  private interpolate(model: Model, gammas: Array<Buf>, vocabSize: u32): void {
-    const order = this.order;
-    // lmplz: 1.0 / float(vocab size - 1), since <s> is never predicted.
-    const uniform: f32 = <f32>(1.0 / <f64>(<f32>(vocabSize - 1)));
-    const p1 = model.prob[0];
-    const n1 = model.size(1);
-    for (let i: usize = 0; i < n1; i++) p1.setF32(i, p1.f32At(i) + gammas[0].f32At(i) * uniform);
-    for (let k = 2; k <= order; k++) {
-      const n = model.size(k);
-      const prob = model.prob[k - 1];
-      const lower = model.prob[k - 2];
-      const gamma = gammas[k - 1];
-      const lowerSize = model.size(k - 1);
-      let cursor: usize = 0;
       for (let i: usize = 0; i < n; i++) {
-        const suffix = model.gramPtr(k, i) + 4;
-        while (cursor < lowerSize && !sameWords(model.gramPtr(k - 1, cursor), suffix, k - 1)) cursor++;
-        prob.setF32(i, prob.f32At(i) + gamma.f32At(i) * lower.f32At(cursor));
+        const g = model.gramPtr(k, i);
+        let s = hashWords(g, k - 1) & mask;
+        while (true) {
+          const e = load<u32>(table + (<usize>s << 2));
+          if (e == 0 || sameWords(model.gramPtr(k - 1, e - 1), g, k - 1)) {
+            store<u32>(contexts + (i << 2), e - 1);
+            break;
+          }
+          s = (s + 1) & mask;
+        }
+      }
+      heap.free(table);
+    }
+    // Per context: sum of adjusted counts and the numbers of n-grams with count 1, 2, 3+.
+    const sums = heap.alloc(lowerSize << 4);
+    memory.fill(sums, 0, lowerSize << 4);
+    for (let i: usize = 0; i < n; i++) {
+      const c = adjusted.u32At(i);
+      const at = sums + (<usize>load<u32>(contexts + (i << 2)) << 4);
+      store<u32>(at, load<u32>(at) + c);
+      if (c > 0) {
+        const cls = at + (<usize>min<u32>(c, 3) << 2);
+        store<u32>(cls, load<u32>(cls) + 1);
       }
     }
-    for (let k = 1; k <= order; k++) {
-      const n = model.size(k);
-      const prob = model.prob[k - 1];
-      for (let i: usize = 0; i < n; i++) prob.setF32(i, min<f32>(0, Mathf.log10(prob.f32At(i))));
-      if (k < order) {
-        const bo = model.backoff[k - 1];
-        for (let i: usize = 0; i < n; i++) bo.setF32(i, Mathf.log10(bo.f32At(i)));
-      }
+    const lowerBackoff = model.backoff[k - 2];
+    for (let j: usize = 0; j < lowerSize; j++) {
+      const at = sums + (j << 4);
+      const total = load<u32>(at);
+      if (total == 0) continue; // not a context
+      const g = this.gamma(k, load<u32>(at + 4), load<u32>(at + 8), load<u32>(at + 12), <f32>total);
+      lowerBackoff.setF32(j, g);
     }
-    p1.setF32(BOS, -99);
+    const prob = model.prob[k - 1];
+    const lower = model.prob[k - 2];
+    let cursor: usize = 0;
+    for (let i: usize = 0; i < n; i++) {
+      const c = adjusted.u32At(i);
+      const context = <usize>load<u32>(contexts + (i << 2));
+      const discounted: f32 = (<f32>c - this.discount(k, c)) / <f32>load<u32>(sums + (context << 4));
+      const suffix = model.gramPtr(k, i) + 4;
+      while (cursor < lowerSize && !sameWords(model.gramPtr(k - 1, cursor), suffix, k - 1)) cursor++;
+      prob.setF32(i, discounted + lowerBackoff.f32At(context) * lower.f32At(cursor));
+    }
+    heap.free(sums);
+    heap.free(contexts);
+    if (k < model.order) {
+      const bo = model.backoff[k - 1];
+      bo.resize(n << 2);
+      for (let i: usize = 0; i < n; i++) bo.setF32(i, 1.0);
+    }
   }
 
   dispose(): void {
@@ -510,5 +540,16 @@ export class Builder {
     if (this.slots) heap.free(this.slots);
     this.grams.free();
     this.counts.free();
+  }
+}
+
+/** interpolate.cc's output: log10 probabilities (at most 0) and log10 backoffs. */
+function toLog10(model: Model, k: i32): void {
+  const n = model.size(k);
+  const prob = model.prob[k - 1];
+  for (let i: usize = 0; i < n; i++) prob.setF32(i, min<f32>(0, Mathf.log10(prob.f32At(i))));
+  if (k < model.order) {
+    const bo = model.backoff[k - 1];
+    for (let i: usize = 0; i < n; i++) bo.setF32(i, Mathf.log10(bo.f32At(i)));
   }
 }
