@@ -52,9 +52,12 @@ export async function tokenizerFromGpt2Files(vocabText: string, mergesText: stri
   return new BpeTokenizer(await textWasm(), gpt2Spec(vocabText, mergesText, source), source);
 }
 
-/** A BERT `vocab.txt` (one token per line, id = line number), lower-casing as bert-base-uncased does. */
+/**
+ * A BERT `vocab.txt` (one token per line, id = line number). `lowercase` (with accent stripping) defaults
+ * to true for a vocabulary without upper-case tokens (bert-base-uncased) and false otherwise (bert-base-cased).
+ */
 export async function tokenizerFromBertVocab(vocabText: string, options: { lowercase?: boolean } = {}, source = 'vocab.txt'): Promise<Tokenizer> {
-  return new WordPieceTokenizer(await textWasm(), parseBertVocab(vocabText, options.lowercase ?? true, source), source);
+  return new WordPieceTokenizer(await textWasm(), parseBertVocab(vocabText, options.lowercase, source), source);
 }
 
 const utf8 = new TextDecoder('utf-8');

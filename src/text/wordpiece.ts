@@ -133,8 +133,12 @@ export class WordPieceTokenizer implements Tokenizer {
   }
 }
 
-/** A BERT vocab.txt: one token per line, the id is the line number. */
-export function parseBertVocab(text: string, lowercase: boolean, source: string): WordPieceSpec {
+/**
+ * A BERT vocab.txt: one token per line, the id is the line number. Without `lowercase`, a vocabulary
+ * whose tokens (other than [BRACKETED] special ones) all lower-case to themselves is taken as uncased (lower-case
+ * and strip accents, as bert-base-uncased), any other as cased (bert-base-cased).
+ */
+export function parseBertVocab(text: string, lowercase: boolean | undefined, source: string): WordPieceSpec {
   const lines = text.split('\n').map((l) => (l.endsWith('\r') ? l.slice(0, -1) : l));
   while (lines.length && lines[lines.length - 1] === '') lines.pop();
   const vocab = new Map<string, number>();
@@ -142,6 +146,7 @@ export function parseBertVocab(text: string, lowercase: boolean, source: string)
     if (!vocab.has(token)) vocab.set(token, id);
   });
   if (!vocab.has('[UNK]')) throw new CorruptFileError(`${source}: no [UNK] line; is this a BERT vocab.txt?`);
+  lowercase ??= !lines.some((token) => !/^\[.*\]$/.test(token) && token.toLowerCase() !== token);
   const specialTokens = new Map(BERT_SPECIAL_TOKENS.filter((t) => vocab.has(t)).map((t) => [t, vocab.get(t)!]));
   return { vocab, unkToken: '[UNK]', lowercase, stripAccents: lowercase, maxInputCharsPerWord: 100, specialTokens };
 }

@@ -99,6 +99,13 @@ describe('bert-base-uncased vocab.txt', () => {
     cased.dispose();
   });
 
+  test('a vocab.txt with upper-case tokens is taken as cased, one without as uncased', async () => {
+    const cased = await tokenizerFromBertVocab(['[PAD]', '[UNK]', 'Hello', 'hello', 'é'].join('\n'));
+    expect([...cased.encode('Hello hello HELLO é')]).toEqual([2, 3, 1, 4]);
+    expect([...ours.encode('HELLO')]).toEqual([7592]);
+    cased.dispose();
+  });
+
   test('decode joins ## pieces and tidies punctuation as the Hugging Face decoder does', () => {
     expect(ours.decode(ours.encode("Hello, World! It's unaffable."))).toBe("hello, world! it's unaffable.");
   });
