@@ -1,7 +1,8 @@
 // Checkpoints: one safetensors file per saved step holding the f32 master weights
 // ("model.*"), the optimizer state ("optim.*") and, as metadata, the step, configs and
 // training state. Each file is written to a temporary name and renamed, so a kill at
-// any moment leaves the previous checkpoint intact.
+// any moment leaves the previous checkpoint intact. Should a newest file still be unreadable
+// (a disk that lied about the sync, a copy cut short), loading falls back to the one before.
 import { platform } from '../platform/index.js';
 import { CorruptFileError, InputError } from '../errors.js';
 import type { Gpu } from '../gpu/device.js';
@@ -10,6 +11,8 @@ import type { DType } from '../tensor/dtype.js';
 import { decodeSafetensors, encodeSafetensors, type StDType, type StTensor } from './safetensors.js';
 
 const NAME = /^ckpt-(\d{8})\.safetensors$/;
+/** Temporary files of writes that a kill interrupted (see platform().writeFileAtomic). */
+const STALE_TEMP = /^ckpt-\d{8}\.safetensors\.tmp-/;
 const ST: Partial<Record<DType, StDType>> = { f32: 'F32', u32: 'U32', i32: 'I32' };
 
 export interface CheckpointData {
@@ -36,6 +39,7 @@ export async function saveCheckpoint(dir: string, step: number, tensors: Map<str
   await platform().writeFileAtomic(path, encodeSafetensors(out, { ...metadata, step: String(step), format: 'webtrain-checkpoint/1' }));
   const all = await listCheckpoints(dir);
   for (const old of all.slice(0, Math.max(0, all.length - keep))) await platform().remove(checkpointPath(dir, old));
+  for (const f of await platform().listDir(dir)) if (STALE_TEMP.test(f)) await platform().remove(`${dir}/${f}`);
   return path;
 }
 
@@ -45,11 +49,25 @@ export async function listCheckpoints(dir: string): Promise<number[]> {
   return (await platform().listDir(dir)).map((f) => NAME.exec(f)).filter((m) => m).map((m) => Number(m![1])).sort((a, b) => a - b);
 }
 
-/** Loads the newest checkpoint of `dir` onto the GPU. */
-export async function loadLatestCheckpoint(gpu: Gpu, dir: string): Promise<CheckpointData> {
+/**
+ * Loads the newest readable checkpoint of `dir` onto the GPU. A corrupt newer file is skipped
+ * with a warning naming it; if none is readable, the CorruptFileError lists every file's problem.
+ */
+export async function loadLatestCheckpoint(gpu: Gpu, dir: string, warn: (message: string) => void = console.warn): Promise<CheckpointData> {
   const steps = await listCheckpoints(dir);
   if (!steps.length) throw new InputError(`no checkpoint (ckpt-*.safetensors) in ${dir}; train first with --out ${dir}`);
-  return loadCheckpoint(gpu, checkpointPath(dir, steps[steps.length - 1]));
+  const problems: string[] = [];
+  for (const step of [...steps].reverse()) {
+    try {
+      const ck = await loadCheckpoint(gpu, checkpointPath(dir, step));
+      if (problems.length) warn(`webtrain: skipped unreadable checkpoint(s): ${problems.join('; ')}; using step ${step}`);
+      return ck;
+    } catch (e) {
+      if (!(e instanceof CorruptFileError)) throw e;
+      problems.push(e.message);
+    }
+  }
+  throw new CorruptFileError(`no readable checkpoint in ${dir}: ${problems.join('; ')}`);
 }
 
 export async function loadCheckpoint(gpu: Gpu, path: string): Promise<CheckpointData> {
@@ -57,11 +75,13 @@ export async function loadCheckpoint(gpu: Gpu, path: string): Promise<Checkpoint
   if (metadata.format !== 'webtrain-checkpoint/1') {
     throw new CorruptFileError(`${path} is not a webtrain checkpoint (format '${metadata.format ?? 'missing'}')`);
   }
+  for (const [name, t] of Object.entries(tensors)) {
+    if (t.dtype !== 'F32' && t.dtype !== 'U32' && t.dtype !== 'I32') throw new CorruptFileError(`${path}: tensor ${name} has unsupported dtype ${t.dtype}`);
+  }
   const out = new Map<string, Tensor>();
   for (const [name, t] of Object.entries(tensors)) {
     const buf = t.data.buffer.slice(t.data.byteOffset, t.data.byteOffset + t.data.byteLength);
     const values = t.dtype === 'U32' ? new Uint32Array(buf) : t.dtype === 'I32' ? new Int32Array(buf) : new Float32Array(buf);
-    if (t.dtype !== 'F32' && t.dtype !== 'U32' && t.dtype !== 'I32') throw new CorruptFileError(`${path}: tensor ${name} has unsupported dtype ${t.dtype}`);
     out.set(name, Tensor.from(gpu, values, t.shape, t.dtype === 'U32' ? 'u32' : t.dtype === 'I32' ? 'i32' : 'f32'));
   }
   return { step: Number(metadata.step), tensors: out, metadata };

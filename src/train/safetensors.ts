@@ -50,13 +50,19 @@ export function decodeSafetensors(file: Uint8Array, what = 'safetensors file'): 
   } catch {
     throw new CorruptFileError(`${what}: the header is not valid JSON; the file is corrupt`);
   }
+  if (typeof header !== 'object' || header === null || Array.isArray(header)) {
+    throw new CorruptFileError(`${what}: the header is not a JSON object; the file is corrupt`);
+  }
   const data = file.subarray(8 + n);
   const tensors: Record<string, StTensor> = {};
   const metadata = (header.__metadata__ ?? {}) as Record<string, string>;
   for (const [name, entry] of Object.entries(header)) {
     if (name === '__metadata__') continue;
     const e = entry as { dtype: StDType; shape: number[]; data_offsets: [number, number] };
-    if (!(e.dtype in BYTES) || !Array.isArray(e.shape) || !Array.isArray(e.data_offsets)) {
+    const wellFormed = typeof e === 'object' && e !== null && Object.hasOwn(BYTES, e.dtype) && Array.isArray(e.shape) &&
+      e.shape.every((d) => Number.isInteger(d) && d >= 0) && Array.isArray(e.data_offsets) && e.data_offsets.length === 2 &&
+      e.data_offsets.every((o) => Number.isInteger(o));
+    if (!wellFormed) {
       throw new CorruptFileError(`${what}: tensor ${name} has a malformed entry (${JSON.stringify(e)})`);
     }
     const [begin, end] = e.data_offsets;
