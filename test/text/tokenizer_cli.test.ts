@@ -54,6 +54,10 @@ test('a BERT vocab.txt path works too; bad input exits with code 2 and says what
   const r = webtrain(['tokenizer', 'encode', '--tokenizer', vocab, '--jsonl'], '{"text":"Hello, WORLDS! x"}\n');
   expect(r.code).toBe(0);
   expect(JSON.parse(r.stdout)).toEqual({ ids: [4, 7, 5, 6, 1, 1] });
+  // Without --jsonl: plain lines in, space-separated ids out, and back.
+  const plain = webtrain(['tokenizer', 'encode', '--tokenizer', vocab], 'hello world\nworlds\n');
+  expect(plain.stdout).toBe('4 5\n5 6\n');
+  expect(webtrain(['tokenizer', 'decode', '--tokenizer', vocab], plain.stdout).stdout).toBe('hello world\nworlds\n');
 
   const notJson = webtrain(['tokenizer', 'encode', '--tokenizer', vocab, '--jsonl'], '{"text":"ok"}\nnot json\n');
   expect(notJson.code).toBe(2);
