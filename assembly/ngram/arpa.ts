@@ -5,7 +5,7 @@
 import { Buf } from './buffer';
 import { Vocab, isSpace } from './vocab';
 import { Model } from './model';
-import { writeF32, parseF32, parseOk } from './float_text';
+import { writeF32To, F32_TEXT_MAX, parseF32, parseOk } from './float_text';
 
 export class ArpaWriter {
   model: Model;
@@ -18,15 +18,11 @@ export class ArpaWriter {
     this.model = model;
   }
 
-  private writeWord(id: u32): void {
-    const v = this.model.vocab;
-    this.out.pushBytes(v.wordPtr(id), <usize>v.wordLen(id));
-  }
-
   /** Fills the output with about `limit` bytes; returns 0 when the file is complete. */
   fill(limit: usize): usize {
     const m = this.model;
     const out = this.out;
+    const vocab = m.vocab;
     out.len = 0;
     if (this.section == 0) {
       out.pushAscii('\\data\\\n');
@@ -44,23 +40,31 @@ export class ArpaWriter {
     while (this.section <= m.order && out.len < limit) {
       const k = this.section;
       const n = m.size(k);
-      const prob = m.prob[k - 1];
-      const bo = m.backoff[k - 1];
+      const prob = m.prob[k - 1].ptr;
+      const bo = m.backoff[k - 1].ptr;
+      const hasBackoff = k < m.order;
+      const lineMax = <usize>k * (<usize>vocab.maxLength + 1) + 2 * F32_TEXT_MAX + 4;
+      const text = vocab.text.ptr;
+      const offsets = vocab.offsets.ptr;
+      const lengths = vocab.lengths.ptr;
       while (this.next < n && out.len < limit) {
         const i = this.next++;
-        writeF32(out, prob.f32At(i));
-        out.pushByte(9);
+        out.ensure(lineMax);
+        let at = writeF32To(out.ptr + out.len, load<f32>(prob + (i << 2)));
         const g = m.gramPtr(k, i);
-        this.writeWord(load<u32>(g));
-        for (let j = 1; j < k; j++) {
-          out.pushByte(32);
-          this.writeWord(load<u32>(g + (<usize>j << 2)));
+        for (let j = 0; j < k; j++) {
+          store<u8>(at++, j == 0 ? 9 : 32);
+          const id = <usize>load<u32>(g + (<usize>j << 2));
+          const len = <usize>load<u32>(lengths + (id << 2));
+          memory.copy(at, text + <usize>load<u32>(offsets + (id << 2)), len);
+          at += len;
         }
-        if (k < m.order) {
-          out.pushByte(9);
-          writeF32(out, bo.f32At(i));
+        if (hasBackoff) {
+          store<u8>(at++, 9);
+          at = writeF32To(at, load<f32>(bo + (i << 2)));
         }
-        out.pushByte(10);
+        store<u8>(at++, 10);
+        out.len = at - out.ptr;
       }
       if (this.next == n) {
         this.section++;

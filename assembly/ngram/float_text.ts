@@ -69,21 +69,37 @@ function decimalLength(v: u32): i32 {
   return n;
 }
 
+/** Longest text writeF32To produces ("-1.2345678e-38"), with room to spare. */
+export const F32_TEXT_MAX: usize = 24;
+
 /** Appends the shortest round-tripping decimal form of `x`. */
 export function writeF32(out: Buf, x: f32): void {
+  out.ensure(F32_TEXT_MAX);
+  out.len = writeF32To(out.ptr + out.len, x) - out.ptr;
+}
+
+@inline function putAscii(p: usize, s: string): usize {
+  for (let i = 0; i < s.length; i++) store<u8>(p + <usize>i, <u8>s.charCodeAt(i));
+  return p + <usize>s.length;
+}
+
+/** Writes the shortest round-tripping decimal form of `x` at `p` (F32_TEXT_MAX bytes free); returns the end. */
+export function writeF32To(p: usize, x: f32): usize {
   const bits = reinterpret<u32>(x);
   const negative = (bits >> 31) != 0;
   const ieeeMantissa = bits & 0x7fffff;
   const ieeeExponent = <i32>((bits >> 23) & 0xff);
   if (ieeeExponent == 255) {
-    if (ieeeMantissa != 0) out.pushAscii('NaN');
-    else out.pushAscii(negative ? '-inf' : 'inf');
-    return;
+    if (ieeeMantissa != 0) return putAscii(p, 'NaN');
+    return putAscii(p, negative ? '-inf' : 'inf');
   }
-  if (negative) out.pushByte(45);
+  if (negative) {
+    store<u8>(p, 45);
+    p++;
+  }
   if (ieeeExponent == 0 && ieeeMantissa == 0) {
-    out.pushByte(48);
-    return;
+    store<u8>(p, 48);
+    return p + 1;
   }
 
   let e2: i32;
@@ -181,14 +197,12 @@ export function writeF32(out: Buf, x: f32): void {
     }
     output = vr + (vr == vm || lastRemovedDigit >= 5 ? 1 : 0);
   }
-  layoutDecimal(out, output, e10 + removed);
+  return layoutDecimal(p, output, e10 + removed);
 }
 
 /** Writes digits * 10^exponent in fixed notation for decimal exponents -6..20, else as 1.5e-7. */
-function layoutDecimal(out: Buf, digits: u32, exponent: i32): void {
+function layoutDecimal(start: usize, digits: u32, exponent: i32): usize {
   const length = decimalLength(digits);
-  out.ensure(<usize>(length + 32));
-  const start = out.ptr + out.len;
   // Digits first, most significant first.
   let d = digits;
   for (let i = length - 1; i >= 0; i--) {
@@ -205,27 +219,31 @@ function layoutDecimal(out: Buf, digits: u32, exponent: i32): void {
       store<u8>(start, 48);
       store<u8>(start + 1, 46);
       for (let i = 0; i < -point; i++) store<u8>(start + 2 + <usize>i, 48);
-      out.len += <usize>(length + shift);
-    } else if (point >= length) {
-      for (let i = length; i < point; i++) store<u8>(start + <usize>i, 48);
-      out.len += <usize>point;
-    } else {
-      memory.copy(start + <usize>point + 1, start + <usize>point, <usize>(length - point));
-      store<u8>(start + <usize>point, 46);
-      out.len += <usize>(length + 1);
+      return start + <usize>(length + shift);
     }
-    return;
+    if (point >= length) {
+      for (let i = length; i < point; i++) store<u8>(start + <usize>i, 48);
+      return start + <usize>point;
+    }
+    memory.copy(start + <usize>point + 1, start + <usize>point, <usize>(length - point));
+    store<u8>(start + <usize>point, 46);
+    return start + <usize>(length + 1);
   }
+  let end = start + 1;
   if (length > 1) {
     memory.copy(start + 2, start + 1, <usize>(length - 1));
     store<u8>(start + 1, 46);
-    out.len += <usize>(length + 1);
-  } else {
-    out.len += 1;
+    end = start + <usize>(length + 1);
   }
-  out.pushByte(101);
-  if (scientific < 0) out.pushByte(45);
-  out.pushUint(<u64>(scientific < 0 ? -scientific : scientific));
+  store<u8>(end++, 101);
+  let e = scientific;
+  if (e < 0) {
+    store<u8>(end++, 45);
+    e = -e;
+  }
+  if (e >= 10) store<u8>(end++, <u8>(48 + e / 10));
+  store<u8>(end++, <u8>(48 + e % 10));
+  return end;
 }
 
 // ---------------------------------------------------------------------------------------------

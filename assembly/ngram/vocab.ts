@@ -21,6 +21,8 @@ export class Vocab {
   slots: usize = 0;
   mask: u32 = 0;
   size: u32 = 0;
+  /** Longest word, in bytes. */
+  maxLength: u32 = 0;
 
   constructor() {
     const cap = tableSizeFor(1024);
@@ -88,6 +90,7 @@ export class Vocab {
     this.lengths.pushU32(n);
     this.hashes.pushU32(h);
     this.text.pushBytes(p, n);
+    if (n > this.maxLength) this.maxLength = n;
     store<u32>(this.slots + (<usize>s << 2), id + 1);
     if (<usize>this.size * 2 > <usize>this.mask) this.grow();
     return id;

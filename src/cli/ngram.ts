@@ -1,7 +1,6 @@
 // `webtrain ngram build|query`: n-gram language models as KenLM's lmplz and query make and score them.
 import type { Command } from 'commander';
-import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
-import { once } from 'node:events';
+import { closeSync, createReadStream, openSync, promises as fs, writeSync } from 'node:fs';
 import { InputError } from '../errors.js';
 import { NgramModel, DEFAULT_DISCOUNT_FALLBACK, type QueryLevel } from '../ngram/model.js';
 import { progressBar } from './progress.js';
@@ -27,15 +26,20 @@ function parseFallback(value: true | string[] | undefined): boolean | [number, n
   return value.map(Number) as [number, number, number];
 }
 
-async function writeArpa(model: NgramModel, path: string): Promise<void> {
-  // Written next to the target and renamed, so that a failure never leaves half a model.
+/** Writes the ARPA text straight from Wasm memory, next to the target and renamed at the end. */
+export async function writeArpaFile(model: NgramModel, path: string): Promise<void> {
   const tmp = `${path}.tmp-${process.pid}`;
-  const out = createWriteStream(tmp);
-  for (const piece of model.arpaChunks(CHUNK_BYTES)) {
-    if (!out.write(piece)) await once(out, 'drain');
+  const fd = openSync(tmp, 'w');
+  try {
+    for (const piece of model.arpaChunks(CHUNK_BYTES)) {
+      for (let done = 0; done < piece.length; ) done += writeSync(fd, piece, done);
+    }
+  } catch (e) {
+    closeSync(fd);
+    await fs.rm(tmp, { force: true });
+    throw e;
   }
-  out.end();
-  await once(out, 'finish');
+  closeSync(fd);
   await fs.rename(tmp, path);
 }
 
@@ -68,7 +72,7 @@ export function registerNgram(program: Command): void {
       } finally {
         bar.stop();
       }
-      await writeArpa(model, opts.arpa);
+      await writeArpaFile(model, opts.arpa);
       const stats = model.stats!;
       const seconds = (performance.now() - started) / 1000;
       if (opts.json) {

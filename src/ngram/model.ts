@@ -245,14 +245,17 @@ export class NgramModel {
     return this.w.memory.buffer.byteLength;
   }
 
-  /** The ARPA text, piece by piece (about `pieceBytes` each). */
+  /**
+   * The ARPA text, piece by piece (about `pieceBytes` each). Each piece is a view into the model's
+   * memory, valid until the next one is requested: write it out (or copy it) before moving on.
+   */
   *arpaChunks(pieceBytes = 1 << 20): Generator<Uint8Array> {
     this.check();
     this.w.arpaWriteBegin();
     for (;;) {
       const n = this.w.arpaWriteFill(pieceBytes) >>> 0;
       if (n === 0) return;
-      yield new Uint8Array(this.w.memory.buffer, this.w.arpaWriteOutPtr() >>> 0, n).slice();
+      yield new Uint8Array(this.w.memory.buffer, this.w.arpaWriteOutPtr() >>> 0, n);
     }
   }
 
