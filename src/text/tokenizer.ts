@@ -7,6 +7,8 @@ import { BpeTokenizer, bpeSpecFromTokenizerJson, gpt2Spec } from './bpe.js';
 import { WordPieceTokenizer, parseBertVocab, wordPieceSpecFromTokenizerJson } from './wordpiece.js';
 import { textWasm } from './wasm.js';
 
+export { trainBpe, trainWordPiece, type TrainOptions, type WordPieceTrainOptions } from './train.js';
+
 /** A loaded tokenizer. Instances hold Wasm memory: call `dispose()` when done with many of them. */
 export interface Tokenizer {
   readonly kind: 'bpe' | 'wordpiece';
