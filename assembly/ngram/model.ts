@@ -21,6 +21,8 @@ export class Model {
   tables: Array<usize> = [];
   masks: Array<u32> = [];
   indexed: bool = false;
+  /** Per order k (at (k-1) * 20): hash table, mask, n-gram ids, log10 probs, log10 backoffs; raw for speed. */
+  orders: usize = 0;
 
   constructor(order: i32, vocab: Vocab) {
     this.order = order;
@@ -63,7 +65,40 @@ export class Model {
       this.tables[k - 1] = table;
       this.masks[k - 1] = mask;
     }
+    this.orders = heap.alloc(<usize>this.order * 20);
+    for (let k = 1; k <= this.order; k++) {
+      const at = this.orders + <usize>(k - 1) * 20;
+      store<u32>(at, <u32>this.tables[k - 1]);
+      store<u32>(at + 4, this.masks[k - 1]);
+      store<u32>(at + 8, <u32>this.words[k - 1].ptr);
+      store<u32>(at + 12, <u32>this.prob[k - 1].ptr);
+      store<u32>(at + 16, <u32>this.backoff[k - 1].ptr);
+    }
     this.indexed = true;
+  }
+
+  /** Entry index of the k-gram (k >= 2) whose ids are at `p`, or NONE; needs buildIndex(). */
+  @inline findFast(k: i32, p: usize): u32 {
+    const at = this.orders + <usize>(k - 1) * 20;
+    const table = <usize>load<u32>(at);
+    const mask = load<u32>(at + 4);
+    const words = <usize>load<u32>(at + 8);
+    const bytes = <usize>k << 2;
+    let s = hashWords(p, k) & mask;
+    while (true) {
+      const e = load<u32>(table + (<usize>s << 2));
+      if (e == 0) return NONE;
+      if (sameWords(words + <usize>(e - 1) * bytes, p, k)) return e - 1;
+      s = (s + 1) & mask;
+    }
+  }
+
+  @inline probAt(k: i32, i: u32): f32 {
+    return load<f32>(<usize>load<u32>(this.orders + <usize>(k - 1) * 20 + 12) + (<usize>i << 2));
+  }
+
+  @inline backoffAt(k: i32, i: u32): f32 {
+    return load<f32>(<usize>load<u32>(this.orders + <usize>(k - 1) * 20 + 16) + (<usize>i << 2));
   }
 
   /** Entry index of the k-gram whose ids are at `p`, or NONE. */
@@ -86,6 +121,7 @@ export class Model {
       this.backoff[k].free();
       if (this.tables[k]) heap.free(this.tables[k]);
     }
+    if (this.orders) heap.free(this.orders);
     this.unigramOf.free();
     this.vocab.dispose();
   }
@@ -148,36 +184,38 @@ export class Scorer {
   score(word: u32): f32 {
     const m = this.model;
     const order = m.order;
-    const u = word < m.vocab.size ? m.unigramOf.u32At(word) : NONE;
+    const u = word < m.vocab.size ? load<u32>(m.unigramOf.ptr + (<usize>word << 2)) : NONE;
     let prob: f32;
     if (u == NONE) {
       prob = MISSING_UNK_LOG10;
       store<f32>(this.nextBackoffs, 0);
     } else {
-      prob = m.prob[0].f32At(u);
-      store<f32>(this.nextBackoffs, order > 1 ? m.backoff[0].f32At(u) : 0);
+      prob = m.probAt(1, u);
+      store<f32>(this.nextBackoffs, order > 1 ? m.backoffAt(1, u) : 0);
     }
     let matched = 1;
     // Extend to the left while the longer n-gram exists.
+    const history = this.history;
     const last = this.gram + (<usize>(order - 1) << 2);
     store<u32>(last, word);
-    for (let len = 1; len <= this.length && len + 1 <= order; len++) {
+    const length = this.length;
+    for (let len = 1; len <= length && len < order; len++) {
       const start = last - (<usize>len << 2);
-      store<u32>(start, load<u32>(this.history + (<usize>(len - 1) << 2)));
-      const idx = m.find(len + 1, start);
+      store<u32>(start, load<u32>(history + (<usize>(len - 1) << 2)));
+      const idx = m.findFast(len + 1, start);
       if (idx == NONE) break;
-      prob = m.prob[len].f32At(idx);
       matched = len + 1;
-      if (matched < order) store<f32>(this.nextBackoffs + (<usize>len << 2), m.backoff[len].f32At(idx));
+      prob = m.probAt(matched, idx);
+      if (matched < order) store<f32>(this.nextBackoffs + (<usize>len << 2), m.backoffAt(matched, idx));
     }
     // Back off through the contexts that were not matched.
-    for (let i = matched - 1; i < this.length; i++) prob += load<f32>(this.backoffs + (<usize>i << 2));
+    for (let i = matched - 1; i < length; i++) prob += load<f32>(this.backoffs + (<usize>i << 2));
     // Next state: word plus the matched context, at most order - 1 words.
     const next = min(matched, order - 1);
     for (let i = next - 1; i >= 1; i--) {
-      store<u32>(this.history + (<usize>i << 2), load<u32>(this.history + (<usize>(i - 1) << 2)));
+      store<u32>(history + (<usize>i << 2), load<u32>(history + (<usize>(i - 1) << 2)));
     }
-    if (next >= 1) store<u32>(this.history, word);
+    if (next >= 1) store<u32>(history, word);
     memory.copy(this.backoffs, this.nextBackoffs, <usize>next << 2);
     this.length = next;
     this.matched = matched;
