@@ -1,8 +1,10 @@
 // Text benchmark: GPT-2 BPE encoding speed on the whole Brown corpus, ours (Wasm) against
 // gpt-tokenizer (pure JS), tiktoken (Wasm) and js-tiktoken (pure JS) on the same text in the same
 // run; then BPE training time for a 32k vocabulary on Brown, against Hugging Face's `tokenizers`.
-//   node dist/bench.mjs text [-- --passes=N --skip-train --json]
-// Ours and the JS/Wasm encoders run on one thread; the Hugging Face trainer uses all cores (reported).
+//   node dist/bench.mjs text [-- --passes=N --skip-train --hf-threads=N --json]
+// Ours and the JS/Wasm encoders run on one thread; the Hugging Face trainer uses all cores unless
+// --hf-threads says otherwise (RAYON_NUM_THREADS, and TOKENIZERS_PARALLELISM=false for 1, set before
+// the native module starts its thread pool).
 import { readFileSync, readdirSync, mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -100,6 +102,11 @@ export async function run(args: string[]): Promise<void> {
   console.log(`  ours vs fastest other: ${(results[0]!.best / fastestOther).toFixed(2)}x (target >= 1.0x)`);
   ours.dispose();
 
+  const hfThreads = args.find((a) => a.startsWith('--hf-threads='))?.slice(13);
+  if (hfThreads) {
+    process.env.RAYON_NUM_THREADS = hfThreads;
+    if (hfThreads === '1') process.env.TOKENIZERS_PARALLELISM = 'false';
+  }
   const training = args.includes('--skip-train') ? null : await benchTraining(text);
   if (json) {
     console.log(JSON.stringify({
@@ -147,8 +154,8 @@ async function benchTraining(text: string): Promise<TrainingFigures> {
     const same = await trainBpe([text], { vocabSize: hfVocab, specialTokens: [] });
     const sameMs = performance.now() - t2;
     same.dispose();
-    const threads = availableParallelism();
-    console.log(`  tokenizers (HF, native, default trainer, up to ${threads} threads): ${(hfMs / 1000).toFixed(2)} s, vocabulary ${hfVocab}`);
+    const threads = Number(process.env.RAYON_NUM_THREADS) || availableParallelism();
+    console.log(`  tokenizers (HF, native, default trainer, threads: ${threads}): ${(hfMs / 1000).toFixed(2)} s, vocabulary ${hfVocab}`);
     console.log(`  webtrain at the same size (${hfVocab}, 1 thread): ${(sameMs / 1000).toFixed(2)} s; HF/webtrain time ratio ${(hfMs / sameMs).toFixed(2)}x`);
     figures.hf = { vocabSize: hfVocab, seconds: hfMs / 1000, threads, oursSecondsSameSize: sameMs / 1000, ratio: hfMs / sameMs };
     return figures;
