@@ -4,10 +4,10 @@ import type { Command } from 'commander';
 import { Gpu } from '../gpu/device.js';
 import { platform } from '../platform/index.js';
 import { InputError } from '../errors.js';
-import { applyOverrides, parseConfigFile, presetConfig, type TrainConfig } from '../train/config.js';
+import { applyOverrides, checkTrainConfig, parseConfigFile, presetConfig, type TrainConfig } from '../train/config.js';
 import { MODEL_PRESETS, padVocab, type GptConfig } from '../models/config.js';
 import { Trainer } from '../train/trainer.js';
-import { listCheckpoints, loadLatestCheckpoint } from '../train/checkpoint.js';
+import { latestCheckpointMetadata, listCheckpoints } from '../train/checkpoint.js';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { bundledCorpusData, loadShardData, type TrainingData } from '../train/data.js';
@@ -33,21 +33,23 @@ export async function resolveConfig(flags: TrainFlags): Promise<TrainConfig> {
     if (!(await platform().exists(flags.config))) throw new InputError(`config file ${flags.config} does not exist`);
     fileSettings = parseConfigFile(new TextDecoder().decode(await platform().readFile(flags.config)), flags.config);
   }
-  const preset = flags.preset ?? (fileSettings.preset as string | undefined) ?? 'tiny';
+  // --preset wins over the file's "preset"; both pick the defaults the file's settings then override.
+  const preset = flags.preset ?? fileSettings.preset ?? 'tiny';
+  if (typeof preset !== 'string') throw new InputError(`${flags.config}: 'preset' must be a string, got ${JSON.stringify(preset)}`);
   let cfg = presetConfig(preset);
-  cfg = applyOverrides(cfg, fileSettings, flags.config ?? 'config');
-  return applyOverrides(cfg, {
+  cfg = applyOverrides(cfg, { ...fileSettings, preset }, flags.config ?? 'config');
+  cfg = applyOverrides(cfg, {
     steps: intFlag('steps', flags.steps), precision: flags.precision, seed: intFlag('seed', flags.seed),
     batchSize: intFlag('batch-size', flags.batchSize), seqLen: intFlag('seq-len', flags.seqLen), lr: intFlag('lr', flags.lr),
     optimizer: flags.optimizer, evalEvery: intFlag('eval-every', flags.evalEvery), patience: intFlag('patience', flags.patience),
     gradAccum: intFlag('grad-accum', flags.gradAccum),
   }, 'flags');
+  checkTrainConfig(cfg, flags.config ? `${flags.config} with flags` : 'flags');
+  return cfg;
 }
 
 export function modelConfigFor(cfg: TrainConfig, vocabSize: number): GptConfig {
-  const m = { ...MODEL_PRESETS[cfg.preset], ...cfg.model, vocabSize: padVocab(vocabSize) };
-  if (cfg.seqLen > m.blockSize) throw new InputError(`seqLen ${cfg.seqLen} exceeds the model's blockSize ${m.blockSize}`);
-  return m;
+  return { ...MODEL_PRESETS[cfg.preset], ...cfg.model, vocabSize: padVocab(vocabSize) };
 }
 
 export function registerTrain(program: Command): void {
@@ -72,18 +74,20 @@ export function registerTrain(program: Command): void {
     .action(async (flags: TrainFlags) => {
       const resuming = flags.resume && (await listCheckpoints(flags.out)).length > 0;
       if (flags.resume && !resuming) console.error(`webtrain: no checkpoint in ${flags.out}; starting fresh`);
-      const gpu = await Gpu.create();
+      // Settings first, so a bad one fails before the GPU and the data are touched.
       let cfg: TrainConfig;
       let extra: Record<string, string>;
       if (resuming) {
-        const ck = await loadLatestCheckpoint(gpu, flags.out);
-        cfg = applyOverrides(JSON.parse(ck.metadata.train_config), { steps: intFlag('steps', flags.steps) }, 'flags');
-        extra = { data: ck.metadata.data };
-        for (const t of ck.tensors.values()) t.dispose();
+        // The trainer warns about skipped corrupt checkpoints when it loads the same one.
+        const metadata = await latestCheckpointMetadata(flags.out, () => {});
+        cfg = applyOverrides(JSON.parse(metadata.train_config), { steps: intFlag('steps', flags.steps) }, 'flags');
+        checkTrainConfig(cfg, 'flags');
+        extra = { data: metadata.data };
       } else {
         cfg = await resolveConfig(flags);
         extra = { data: flags.data ?? '' };
       }
+      const gpu = await Gpu.create();
       const data = await trainingData(extra.data || undefined);
       if (data.tokenizer) await platform().writeFileAtomic(`${flags.out}/tokenizer.json`, data.tokenizer.toJSON());
       const modelConfig = modelConfigFor(cfg, data.vocabSize);
@@ -92,9 +96,9 @@ export function registerTrain(program: Command): void {
       await trainer.init(Boolean(resuming));
       console.error(`webtrain: ${cfg.preset} (${modelConfig.nLayer} layers, d=${modelConfig.nEmbd}, vocab ${modelConfig.vocabSize}) ` +
         `on ${gpu.caps.adapter.vendor} ${gpu.caps.adapter.architecture}, ${cfg.precision}, ${data.train.length} train tokens` +
-        (resuming ? `, resuming at step ${trainer.step}` : ''));
+        (resuming ? `, resuming at step ${trainer.stepsDone}` : ''));
       const bar = progressBar('train', cfg.steps, ['loss', 'tok/s'], ' steps');
-      bar.update(trainer.step);
+      bar.update(trainer.stepsDone);
       const result = await trainer.train({
         onLog: (l) => {
           bar.update(l.step, { loss: l.loss.toFixed(4), 'tok/s': Math.round(l.tokens_per_s) });

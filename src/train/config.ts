@@ -1,7 +1,7 @@
 // Training configuration: defaults per preset, overridden by a JSON config file and then
 // by flags; every field is checked with a message naming the field and what it accepts.
 import { InputError } from '../errors.js';
-import { MODEL_PRESETS } from '../models/config.js';
+import { MODEL_PRESETS, checkGptConfig } from '../models/config.js';
 
 export type Precision = 'f32' | 'f16' | 'bf16';
 export type OptimizerName = 'adamw' | 'sgd' | 'adafactor';
@@ -95,8 +95,22 @@ export function applyOverrides(base: TrainConfig, overrides: Record<string, unkn
       (out as unknown as Record<string, unknown>)[key] = value;
     }
   }
-  if (out.minLr > out.lr) throw new InputError(`${source}: minLr (${out.minLr}) must not exceed lr (${out.lr})`);
   return out;
+}
+
+/** Checks that settings fit together, once all overrides are applied. */
+export function checkTrainConfig(cfg: TrainConfig, source: string): void {
+  if (cfg.minLr > cfg.lr) throw new InputError(`${source}: minLr (${cfg.minLr}) must not exceed lr (${cfg.lr})`);
+  const model = { ...MODEL_PRESETS[cfg.preset], ...cfg.model };
+  try {
+    // The vocabulary comes from the data later; any valid size stands in for it here.
+    checkGptConfig({ ...model, vocabSize: 2 });
+  } catch (e) {
+    throw e instanceof InputError ? new InputError(`${source}: ${e.message}`) : e;
+  }
+  if (cfg.seqLen > model.blockSize) {
+    throw new InputError(`${source}: seqLen (${cfg.seqLen}) exceeds model.blockSize (${model.blockSize}); lower seqLen or raise model.blockSize`);
+  }
 }
 
 /** Parses a JSON config file's text; `preset` inside it picks the base. */
