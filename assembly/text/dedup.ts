@@ -44,12 +44,48 @@ function foldShingle(first: i32, size: i32): u64 {
   return avalanche(h);
 }
 
+// Shingle hashes of the current document, gathered first so that each permutation then runs
+// as one tight loop with its minimum in a register.
+let shingleHashes: usize = 0;
+let shingleCapacity: i32 = 0;
+
 @inline
-function addShingle(h: u64, sig: usize): void {
-  for (let i = 0; i < permCount; i++) {
-    const v = <u32>((load<u64>(permMul + (<usize>i << 3)) * h + load<u64>(permAdd + (<usize>i << 3))) >> 32);
-    const at = sig + (<usize>i << 2);
-    if (v < load<u32>(at)) store<u32>(at, v);
+function pushShingle(count: i32, h: u64): void {
+  if (count == shingleCapacity) {
+    shingleCapacity = max(shingleCapacity * 2, 4096);
+    const bytes = <usize>shingleCapacity << 3;
+    shingleHashes = shingleHashes ? heap.realloc(shingleHashes, bytes) : heap.alloc(bytes);
+  }
+  store<u64>(shingleHashes + (<usize>count << 3), h);
+}
+
+function signatureOf(count: i32, sig: usize): void {
+  const end = shingleHashes + (<usize>count << 3);
+  let i = 0;
+  // Four permutations per sweep: four independent minima keep the CPU's multipliers busy.
+  for (; i + 4 <= permCount; i += 4) {
+    const at = <usize>i << 3;
+    const a0 = load<u64>(permMul + at), a1 = load<u64>(permMul + at + 8), a2 = load<u64>(permMul + at + 16), a3 = load<u64>(permMul + at + 24);
+    const b0 = load<u64>(permAdd + at), b1 = load<u64>(permAdd + at + 8), b2 = load<u64>(permAdd + at + 16), b3 = load<u64>(permAdd + at + 24);
+    let m0: u64 = 0xffffffff, m1: u64 = 0xffffffff, m2: u64 = 0xffffffff, m3: u64 = 0xffffffff;
+    for (let p = shingleHashes; p < end; p += 8) {
+      const h = load<u64>(p);
+      m0 = min(m0, (a0 * h + b0) >> 32);
+      m1 = min(m1, (a1 * h + b1) >> 32);
+      m2 = min(m2, (a2 * h + b2) >> 32);
+      m3 = min(m3, (a3 * h + b3) >> 32);
+    }
+    store<u32>(sig + (<usize>i << 2), <u32>m0);
+    store<u32>(sig + (<usize>i << 2) + 4, <u32>m1);
+    store<u32>(sig + (<usize>i << 2) + 8, <u32>m2);
+    store<u32>(sig + (<usize>i << 2) + 12, <u32>m3);
+  }
+  for (; i < permCount; i++) {
+    const a = load<u64>(permMul + (<usize>i << 3));
+    const b = load<u64>(permAdd + (<usize>i << 3));
+    let least: u64 = 0xffffffff;
+    for (let p = shingleHashes; p < end; p += 8) least = min(least, (a * load<u64>(p) + b) >> 32);
+    store<u32>(sig + (<usize>i << 2), <u32>least);
   }
 }
 
@@ -59,7 +95,6 @@ function addShingle(h: u64, sig: usize): void {
  * number of shingles; 0 for a document without words (its signature is all 0xFFFFFFFF).
  */
 export function minhashSignature(p: usize, len: i32, shingleSize: i32, sig: usize): i32 {
-  memory.fill(sig, 0xff, <usize>permCount << 2);
   const end = p + <usize>len;
   let words: i32 = 0;
   let shingles: i32 = 0;
@@ -72,7 +107,7 @@ export function minhashSignature(p: usize, len: i32, shingleSize: i32, sig: usiz
         unchecked((window[words % MAX_SHINGLE] = avalanche(h)));
         words++;
         if (words >= shingleSize) {
-          addShingle(foldShingle(words - shingleSize, shingleSize), sig);
+          pushShingle(shingles, foldShingle(words - shingleSize, shingleSize));
           shingles++;
         }
       }
@@ -90,9 +125,10 @@ export function minhashSignature(p: usize, len: i32, shingleSize: i32, sig: usiz
     wordBytes++;
   }
   if (shingles == 0 && words > 0) {
-    addShingle(foldShingle(0, words), sig);
+    pushShingle(0, foldShingle(0, words));
     shingles = 1;
   }
+  signatureOf(shingles, sig);
   return shingles;
 }
 
