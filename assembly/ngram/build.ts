@@ -514,17 +514,18 @@ export class Builder {
       if (total == 0) continue; // not a context
       const g = this.gamma(k, load<u32>(at + 4), load<u32>(at + 8), load<u32>(at + 12), <f32>total);
       lowerBackoff.setF32(j, g);
+      store<f32>(at + 4, g); // beside the total, for the pass below (one cache line per context)
     }
     const prob = model.prob[k - 1];
     const lower = model.prob[k - 2];
     let cursor: usize = 0;
     for (let i: usize = 0; i < n; i++) {
       const c = adjusted.u32At(i);
-      const context = <usize>load<u32>(contexts + (i << 2));
-      const discounted: f32 = (<f32>c - this.discount(k, c)) / <f32>load<u32>(sums + (context << 4));
+      const at = sums + (<usize>load<u32>(contexts + (i << 2)) << 4);
+      const discounted: f32 = (<f32>c - this.discount(k, c)) / <f32>load<u32>(at);
       const suffix = model.gramPtr(k, i) + 4;
       while (cursor < lowerSize && !sameWords(model.gramPtr(k - 1, cursor), suffix, k - 1)) cursor++;
-      prob.setF32(i, discounted + lowerBackoff.f32At(context) * lower.f32At(cursor));
+      prob.setF32(i, discounted + load<f32>(at + 4) * lower.f32At(cursor));
     }
     heap.free(sums);
     heap.free(contexts);

@@ -56,8 +56,9 @@ export function registerNgram(program: Command): void {
       '--discount-fallback [d...]',
       `discounts D1 D2 D3+ for orders whose counts-of-counts cannot give them (default ${DEFAULT_DISCOUNT_FALLBACK.join(' ')})`,
     )
+    .option('--skip-symbols', 'treat <s>, </s> and <unk> in the text as spaces instead of an error')
     .option('--json', 'print build statistics as one JSON object')
-    .action(async (opts: { order: string; input: string; arpa: string; discountFallback?: true | string[]; json?: boolean }) => {
+    .action(async (opts: { order: string; input: string; arpa: string; discountFallback?: true | string[]; skipSymbols?: boolean; json?: boolean }) => {
       const order = Number(opts.order);
       const size = await fileSize(opts.input);
       const started = performance.now();
@@ -67,6 +68,7 @@ export function registerNgram(program: Command): void {
         model = await NgramModel.build(readChunks(opts.input), {
           order,
           discountFallback: parseFallback(opts.discountFallback),
+          skipSymbols: opts.skipSymbols,
           onProgress: (bytes) => bar.update(bytes),
         });
       } finally {

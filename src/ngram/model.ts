@@ -18,6 +18,11 @@ export interface BuildOptions {
    * `true` means lmplz's default 0.5 1 1.5.
    */
   discountFallback?: boolean | [number, number, number];
+  /**
+   * Treat <s>, </s> and <unk> in the text as spaces (lmplz --skip_symbols). Without it they are an
+   * error, as in lmplz, since the model gives them their own meaning.
+   */
+  skipSymbols?: boolean;
   /** Called after each chunk with the number of bytes consumed so far. */
   onProgress?: (bytes: number) => void;
 }
@@ -37,7 +42,7 @@ export interface OrderStats {
 export interface BuildStats {
   tokens: number;
   sentences: number;
-  /** Occurrences of <s>, </s> or <unk> in the text, which lmplz (and this) treat as spaces. */
+  /** Occurrences of <s>, </s> or <unk> in the text, treated as spaces (skipSymbols). */
   skippedSpecialTokens: number;
   orders: OrderStats[];
 }
@@ -177,6 +182,13 @@ export class NgramModel {
     input.release();
     const sentences = w.buildSentences();
     const tokens = w.buildTokens();
+    const specials = w.buildSkippedSpecials();
+    if (specials > 0 && !options.skipSymbols) {
+      throw new InputError(
+        `the training text contains <s>, </s> or <unk> (${specials} times); these are reserved for sentence ` +
+          'boundaries and unknown words. Remove them, or pass --skip-symbols to treat them as spaces (lmplz --skip_symbols).',
+      );
+    }
     if (sentences === 0) throw new InputError('the training text is empty: give one tokenized sentence per line');
     if (tokens === 0) throw new InputError('the training text has no words (only empty lines or <s>, </s>, <unk>)');
     const [d1, d2, d3] = fallback ?? DEFAULT_DISCOUNT_FALLBACK;
@@ -192,7 +204,7 @@ export class NgramModel {
         fallback: (fallbackOrders & (1 << (k - 1))) !== 0,
       });
     }
-    return new NgramModel(w, { tokens, sentences, skippedSpecialTokens: w.buildSkippedSpecials(), orders });
+    return new NgramModel(w, { tokens, sentences, skippedSpecialTokens: specials, orders });
   }
 
   static buildFromText(text: string, options: BuildOptions): Promise<NgramModel> {
