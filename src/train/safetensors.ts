@@ -24,9 +24,10 @@ export function encodeSafetensors(tensors: Record<string, StTensor>, metadata: R
     header[name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + bytes] };
     offset += bytes;
   }
-  let json = JSON.stringify(header);
-  json += ' '.repeat((8 - ((8 + json.length) % 8)) % 8); // align data to 8 bytes
-  const head = new TextEncoder().encode(json);
+  const json = JSON.stringify(header);
+  // Pad with spaces so the data starts 8-byte aligned (counted in UTF-8 bytes, not characters).
+  const unpadded = new TextEncoder().encode(json).length;
+  const head = new TextEncoder().encode(json + ' '.repeat((8 - ((8 + unpadded) % 8)) % 8));
   const out = new Uint8Array(8 + head.length + offset);
   new DataView(out.buffer).setBigUint64(0, BigInt(head.length), true);
   out.set(head, 8);
