@@ -3,6 +3,7 @@
 // pre-token's bytes lowest rank first; results for repeated pre-tokens come from a cache.
 import { gpt2PretokenEnd } from './gpt2_pretokenize';
 import { reserveOutput, growOutput } from './memory';
+import { U32List, hashByteString, hashU64 } from './buffers';
 
 const EMPTY: u64 = 0xffffffffffffffff;
 const NO_RANK: u32 = 0xffffffff;
@@ -10,38 +11,6 @@ const NO_RANK: u32 = 0xffffffff;
 const MAX_CACHED_BYTES: i32 = 128;
 // The cache is emptied when it holds this many pre-tokens, bounding memory on huge inputs.
 const MAX_CACHE_ENTRIES: i32 = 1 << 19;
-
-// @ts-ignore: decorator
-@inline
-function hashPair(key: u64, mask: u32): u32 {
-  return <u32>((key * 0x9e3779b97f4a7c15) >> 32) & mask;
-}
-
-// @ts-ignore: decorator
-@inline
-function hashBytes(p: usize, len: i32): u32 {
-  let h: u32 = 0x811c9dc5 ^ <u32>len;
-  let i = 0;
-  for (; i + 4 <= len; i += 4) h = (h ^ load<u32>(p + i)) * 0x01000193 + (h >>> 15);
-  for (; i < len; i++) h = (h ^ <u32>load<u8>(p + i)) * 0x01000193;
-  return h ^ (h >>> 16);
-}
-
-/** A growable unmanaged array of u32. */
-class U32Buffer {
-  ptr: usize = heap.alloc(256);
-  capacity: i32 = 64;
-  length: i32 = 0;
-  ensure(extra: i32): void {
-    if (this.length + extra > this.capacity) {
-      this.capacity = max(this.length + extra, this.capacity * 2);
-      this.ptr = heap.realloc(this.ptr, <usize>this.capacity << 2);
-    }
-  }
-  dispose(): void {
-    heap.free(this.ptr);
-  }
-}
 
 /** A growable min-heap of u64 (unmanaged). */
 class U64Heap {
@@ -113,13 +82,13 @@ class BpeModel {
   cacheIdStart: StaticArray<u32> = new StaticArray<u32>(MAX_CACHE_ENTRIES);
   cacheIdLength: StaticArray<u32> = new StaticArray<u32>(MAX_CACHE_ENTRIES);
   cacheEntries: i32 = 0;
-  cacheKeys: U32Buffer = new U32Buffer(); // bytes, stored 4 per u32 slot
-  cacheIds: U32Buffer = new U32Buffer();
+  cacheKeys: U32List = new U32List(); // bytes, stored 4 per u32 slot
+  cacheIds: U32List = new U32List();
 
   // Scratch for the merge loop.
-  partIds: U32Buffer = new U32Buffer();
-  partRanks: U32Buffer = new U32Buffer();
-  partPrev: U32Buffer = new U32Buffer();
+  partIds: U32List = new U32List();
+  partRanks: U32List = new U32List();
+  partPrev: U32List = new U32List();
   mergeHeap: U64Heap = new U64Heap();
 
   constructor(vocabSize: i32, bytesPtr: usize, offsetsPtr: usize) {
@@ -159,7 +128,7 @@ class BpeModel {
     for (let r = 0; r < count; r++) {
       const p = triples + (<usize>r * 12);
       const key = (<u64>load<u32>(p) << 32) | <u64>load<u32>(p, 4);
-      let slot = hashPair(key, this.mergeMask);
+      let slot = hashU64(key) & this.mergeMask;
       while (true) {
         const k = unchecked(this.mergeKeys[slot]);
         if (k == key) break;
@@ -178,7 +147,7 @@ class BpeModel {
   @inline
   mergeOf(left: u32, right: u32): u64 {
     const key = (<u64>left << 32) | <u64>right;
-    let slot = hashPair(key, this.mergeMask);
+    let slot = hashU64(key) & this.mergeMask;
     while (true) {
       const k = unchecked(this.mergeKeys[slot]);
       if (k == key) return unchecked(this.mergeValues[slot]);
@@ -309,7 +278,7 @@ class BpeModel {
       return n + 1;
     }
     if (len > MAX_CACHED_BYTES) return this.mergeBytesLong(p, len, out, n);
-    const h = hashBytes(p, len);
+    const h = hashByteString(p, len);
     const slots = this.cacheSlots;
     const mask = slots.length - 1;
     let slot = h & mask;
