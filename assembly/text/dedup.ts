@@ -132,15 +132,109 @@ export function minhashSignature(p: usize, len: i32, shingleSize: i32, sig: usiz
   return shingles;
 }
 
-/**
- * Writes one key per band (f64 integers below 2^53, so they are exact JavaScript numbers) for the
- * signature at `sig` split into `bands` bands of numPerm / bands rows.
- */
+/** Writes one 64-bit key per band (the band's index mixed in) for the signature at `sig`, split into `bands` bands of numPerm / bands rows. */
 export function minhashBandKeys(sig: usize, bands: i32, out: usize): void {
   const rows = permCount / bands;
   for (let b = 0; b < bands; b++) {
     let h: u64 = FNV_OFFSET ^ <u64>b;
     for (let r = 0; r < rows; r++) h = (h ^ <u64>load<u32>(sig + (<usize>(b * rows + r) << 2))) * FNV_PRIME;
-    store<f64>(out + (<usize>b << 3), <f64>(avalanche(h) >> 11));
+    store<u64>(out + (<usize>b << 3), avalanche(h));
   }
+}
+
+/**
+ * LSH buckets of all bands in one open-addressing table: band key -> the first document that
+ * had it. 12 bytes a slot, at most half full.
+ */
+class LshIndex {
+  keys: usize = 0; // u64, 0 = empty
+  ids: usize = 0; // i32
+  mask: u32 = 0;
+  size: u32 = 0;
+
+  constructor(log2Capacity: i32) {
+    this.allocate(<u32>1 << <u32>log2Capacity);
+  }
+
+  private allocate(capacity: u32): void {
+    this.keys = heap.alloc(<usize>capacity << 3);
+    this.ids = heap.alloc(<usize>capacity << 2);
+    memory.fill(this.keys, 0, <usize>capacity << 3);
+    this.mask = capacity - 1;
+    this.size = 0;
+  }
+
+  @inline
+  private slotOf(key: u64): u32 {
+    let i = <u32>key & this.mask;
+    while (true) {
+      const k = load<u64>(this.keys + (<usize>i << 3));
+      if (k == key || k == 0) return i;
+      i = (i + 1) & this.mask;
+    }
+  }
+
+  get(key: u64): i32 {
+    if (key == 0) key = 1;
+    const i = this.slotOf(key);
+    return load<u64>(this.keys + (<usize>i << 3)) == 0 ? -1 : load<i32>(this.ids + (<usize>i << 2));
+  }
+
+  putIfAbsent(key: u64, id: i32): void {
+    if (key == 0) key = 1;
+    const i = this.slotOf(key);
+    if (load<u64>(this.keys + (<usize>i << 3)) != 0) return;
+    store<u64>(this.keys + (<usize>i << 3), key);
+    store<i32>(this.ids + (<usize>i << 2), id);
+    if (++this.size * 2 > this.mask) this.grow();
+  }
+
+  private grow(): void {
+    const oldKeys = this.keys;
+    const oldIds = this.ids;
+    const oldCapacity = this.mask + 1;
+    this.allocate(oldCapacity * 2);
+    for (let i: u32 = 0; i < oldCapacity; i++) {
+      const k = load<u64>(oldKeys + (<usize>i << 3));
+      if (k != 0) this.putIfAbsent(k, load<i32>(oldIds + (<usize>i << 2)));
+    }
+    heap.free(oldKeys);
+    heap.free(oldIds);
+  }
+
+  free(): void {
+    heap.free(this.keys);
+    heap.free(this.ids);
+  }
+}
+
+// Indexes handed to TypeScript by number, so the GC keeps them alive while in use.
+const indexes = new Array<LshIndex | null>();
+
+export function lshNew(): i32 {
+  for (let i = 0; i < indexes.length; i++) {
+    if (indexes[i] === null) {
+      indexes[i] = new LshIndex(12);
+      return i;
+    }
+  }
+  indexes.push(new LshIndex(12));
+  return indexes.length - 1;
+}
+
+/** For each of the `count` keys at `keys`, the document in its bucket or -1, written to `out` (i32). */
+export function lshLookup(handle: i32, keys: usize, count: i32, out: usize): void {
+  const index = indexes[handle]!;
+  for (let b = 0; b < count; b++) store<i32>(out + (<usize>b << 2), index.get(load<u64>(keys + (<usize>b << 3))));
+}
+
+/** Puts document `id` in the buckets of the `count` keys at `keys` that are still empty. */
+export function lshInsert(handle: i32, keys: usize, count: i32, id: i32): void {
+  const index = indexes[handle]!;
+  for (let b = 0; b < count; b++) index.putIfAbsent(load<u64>(keys + (<usize>b << 3)), id);
+}
+
+export function lshFree(handle: i32): void {
+  indexes[handle]!.free();
+  indexes[handle] = null;
 }

@@ -74,7 +74,7 @@ export class Utf8StreamChecker {
       this.output.length = this.wasm.utf8OutLength();
       return this.output.bytes().slice();
     }
-    return data === chunk ? chunk.subarray(0, used) : data.subarray(0, used);
+    return data.subarray(0, used);
   }
 
   /** Call at the end of the stream: a dangling partial sequence is an error. */
