@@ -244,8 +244,10 @@ export function bpeSpecFromTokenizerJson(json: Record<string, any>, source: stri
   const rawMerges: unknown[] = model.merges ?? [];
   const merges = rawMerges.map((m, i): [string, string] => {
     // Older files write "left right", newer ones ["left", "right"].
-    if (typeof m === 'string') return parseMergesText(m, `${source} merge ${i + 1}`)[0] ?? ['', ''];
-    if (Array.isArray(m) && m.length === 2 && typeof m[0] === 'string' && typeof m[1] === 'string') return [m[0], m[1]];
+    const pair = typeof m === 'string' ? m.split(' ') : m;
+    if (Array.isArray(pair) && pair.length === 2 && typeof pair[0] === 'string' && typeof pair[1] === 'string' && pair[0] && pair[1]) {
+      return [pair[0], pair[1]];
+    }
     throw new CorruptFileError(`${source}: model.merges[${i}] is neither "left right" nor ["left", "right"].`);
   });
   const specialTokens = new Map<string, number>();

@@ -124,6 +124,14 @@ describe('GPT-2 vocabulary', () => {
       expect((await hfTok.encode(text)).getIds()).toEqual(ids);
     }
     again.dispose();
+    // Older tokenizer.json files write merges as "left right" strings.
+    const parsed = JSON.parse(json);
+    parsed.model.merges = parsed.model.merges.map(([a, b]: [string, string]) => `${a} ${b}`);
+    const older = await tokenizerFromJson(JSON.stringify(parsed));
+    expect([...older.encode(VARIED[3]!)]).toEqual(reference.encode(VARIED[3]!));
+    older.dispose();
+    parsed.model.merges[5] = 'no-space';
+    await expect(tokenizerFromJson(JSON.stringify(parsed))).rejects.toThrow(/merges\[5\]/);
   });
 });
 
