@@ -295,10 +295,11 @@ export class ArpaReader {
     const order = this.declared.length;
     const model = new Model(order, this.vocab);
     for (let k = 1; k <= order; k++) {
-      const n = <usize>this.declared[k - 1];
-      model.words[k - 1].ensure(n * <usize>k * 4);
-      model.prob[k - 1].ensure(n * 4);
-      if (k < order) model.backoff[k - 1].ensure(n * 4);
+      // Room for the declared counts, up to a bound so that a corrupt header cannot ask for gigabytes.
+      const n = <usize>min<u64>(this.declared[k - 1], 1 << 24);
+      model.words[k - 1].reserve(n * <usize>k * 4);
+      model.prob[k - 1].reserve(n * 4);
+      if (k < order) model.backoff[k - 1].reserve(n * 4);
     }
     this.model = model;
     this.state = STATE_SECTION_HEADER;

@@ -325,7 +325,11 @@ export class NgramModel {
     return id < 0 ? 0 : id;
   }
 
-  /** Scores text, one sentence per line, as KenLM's query does. */
+  /**
+   * Scores text, one sentence per line, as KenLM's query does: each line from <s>, ending with </s>;
+   * words not in the vocabulary are <unk> and OOVs. (A last line without a newline is scored like
+   * the others; KenLM's query would count its words but drop its </s> and its total.)
+   */
   async query(source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, options: QueryOptions = {}): Promise<QueryResult> {
     this.check();
     const w = this.w;
