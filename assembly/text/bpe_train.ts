@@ -10,8 +10,8 @@ import { ByteStringTable, U32List, U64List, hashU64 } from './buffers';
 import { reserveOutput } from './memory';
 import { bertWords, wordPointer } from './bert_basic';
 
-export const TRAIN_BYTES: i32 = 0;
-export const TRAIN_CHARS: i32 = 1;
+// Modes (the host passes the same numbers): bytes for byte-level BPE, characters for WordPiece.
+const TRAIN_BYTES: i32 = 0;
 const NONE: u32 = 0xffffffff;
 
 // Alphabet sorting needs the table from a comparator, which cannot capture locals.
@@ -416,11 +416,6 @@ export function bpeTrainerCountText(handle: i32, text: usize, len: i32): void {
 /** Counts the words of UTF-8 text (normalised by the host) as BERT's basic tokenizer splits them. */
 export function bpeTrainerCountBertWords(handle: i32, text: usize, len: i32): void {
   trainer(handle).countBertWords(text, len);
-}
-
-/** Adds `count` occurrences of one word (UTF-8). */
-export function bpeTrainerAddWord(handle: i32, word: usize, len: i32, count: f64): void {
-  trainer(handle).addWord(word, len, <u64>count);
 }
 
 export function bpeTrainerWordCount(handle: i32): i32 {
