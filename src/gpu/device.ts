@@ -196,7 +196,7 @@ export class Gpu {
     this.copy(src, offset, staging, 0, size);
     this.flush();
     try {
-      await staging.mapAsync(GPUMapMode.READ);
+      await keepAlive(staging.mapAsync(GPUMapMode.READ));
     } catch (e) {
       this.throwPending();
       throw e;
@@ -211,7 +211,7 @@ export class Gpu {
   /** Waits until the GPU has finished all submitted work (for timing). */
   async sync(): Promise<void> {
     this.flush();
-    await this.device.queue.onSubmittedWorkDone();
+    await keepAlive(this.device.queue.onSubmittedWorkDone());
     this.throwPending();
     if (this.profiler) await this.collectProfile();
   }
@@ -259,7 +259,7 @@ export class Gpu {
     const pending = this.pendingTimes;
     this.pendingTimes = [];
     for (const { buf, names } of pending) {
-      await buf.mapAsync(GPUMapMode.READ);
+      await keepAlive(buf.mapAsync(GPUMapMode.READ));
       const t = new BigInt64Array(buf.getMappedRange());
       names.forEach((name, i) => {
         if (!p) return;
@@ -324,6 +324,19 @@ export class Gpu {
     this.flush();
     this.pool.trim();
     this.device.destroy();
+  }
+}
+
+/**
+ * Waits for a GPU promise while holding a timer: Dawn's Node binding does not keep the
+ * event loop alive, so a long kernel could otherwise let the process exit mid-wait.
+ */
+async function keepAlive<T>(p: Promise<T>): Promise<T> {
+  const timer = setInterval(() => {}, 1000);
+  try {
+    return await p;
+  } finally {
+    clearInterval(timer);
   }
 }
 

@@ -5,6 +5,8 @@
 import type { Gpu } from '../gpu/device.js';
 import { Tape, Var } from '../tensor/autograd.js';
 import { Tensor } from '../tensor/tensor.js';
+import { add, scale } from '../tensor/ops.js';
+import { crossEntropy as crossEntropyForward, crossEntropyBackward } from '../nn/functional/cross_entropy.js';
 import { Rng } from '../tensor/random.js';
 import type { DType } from '../tensor/dtype.js';
 import { matmul } from '../tensor/matmul.js';
@@ -73,8 +75,12 @@ export interface ForwardOptions {
 }
 
 export class Gpt {
+  /** Rows of logits computed at once in the loss (default: what fits half a storage binding). */
+  maxLogitRows: number;
+
   constructor(readonly gpu: Gpu, readonly config: GptConfig) {
     checkGptConfig(config);
+    this.maxLogitRows = Math.max(1, Math.floor(gpu.caps.limits.maxStorageBufferBindingSize / 2 / (config.vocabSize * 4)));
   }
 
   get specs(): ParamSpec[] { return gptParamSpecs(this.config); }
@@ -114,8 +120,7 @@ export class Gpt {
       x = drop(x);
     }
     const hf = layerNorm(tape, x, p('ln_f.weight'), p('ln_f.bias'));
-    const logits = lmHead(tape, hf, p('wte'));
-    return targets ? crossEntropy(tape, logits, targets) : logits;
+    return targets ? lmHeadLoss(tape, hf, p('wte'), targets, this.maxLogitRows) : lmHead(tape, hf, p('wte'));
   }
 
   /** Empty KV caches for generating up to `maxLen` positions. */
@@ -123,6 +128,52 @@ export class Gpt {
     const c = this.config;
     return Array.from({ length: c.nLayer }, () => new KvCache(this.gpu, c.nHead, Math.min(maxLen, c.blockSize), c.nEmbd / c.nHead, dtype));
   }
+}
+
+/**
+ * Mean cross-entropy of the LM head. When the logits [N, V] would not fit one storage
+ * binding (GPT-2's vocabulary at B*T = 16k rows in f32 is 3.3 GB), rows go in chunks,
+ * each chunk's logits and softmax gradient living in a buffer of its own.
+ */
+function lmHeadLoss(tape: Tape, x: Var, wte: Var, targets: Tensor, maxRows: number): Var {
+  const [N] = x.value.shape;
+  const gpu = x.value.gpu;
+  if (N <= maxRows) return crossEntropy(tape, lmHead(tape, x, wte), targets);
+  const chunks: { rows: number; logits: Tensor; lse: Tensor; count: Tensor; x: Tensor; t: Tensor }[] = [];
+  let total: Tensor | null = null;
+  for (let r = 0; r < N; r += maxRows) {
+    const rows = Math.min(maxRows, N - r);
+    const xc = x.value.slice(0, r, r + rows);
+    const tc = targets.slice(0, r, r + rows);
+    const logits = matmul(xc, wte.value, { transB: true });
+    const { loss, rowLoss, lse, count } = crossEntropyForward(logits, tc);
+    rowLoss.dispose();
+    const part = scale(loss, rows / N);
+    loss.dispose();
+    const next: Tensor = total ? add(total, part) : part.ref();
+    total?.dispose();
+    part.dispose();
+    total = next;
+    chunks.push({ rows, logits, lse, count, x: xc, t: tc });
+  }
+  const saved = chunks.flatMap((c) => [c.logits, c.lse, c.count, c.x, c.t]);
+  return tape.record(total!, [x, wte], (dloss) => {
+    const dx = Tensor.empty(gpu, x.value.shape, x.value.dtype);
+    const dwte = Tensor.empty(gpu, wte.value.shape, wte.value.dtype);
+    let r = 0;
+    chunks.forEach((c, i) => {
+      const dl = scale(dloss, c.rows / N);
+      const dlogits = crossEntropyBackward(c.logits, c.t, { lse: c.lse, count: c.count }, dl, { inPlace: true });
+      dl.dispose();
+      const dxRows = dx.slice(0, r, r + c.rows);
+      matmul(dlogits, wte.value, { c: dxRows });
+      matmul(dlogits, c.x, { transA: true, c: dwte, beta: i === 0 ? 0 : 1 });
+      dxRows.dispose();
+      dlogits.dispose();
+      r += c.rows;
+    });
+    return [dx, dwte];
+  }, saved);
 }
 
 /** logits = x wte^T, x [N, C], wte [V, C]. */

@@ -98,7 +98,7 @@ export class Trainer {
     }
   }
 
-  get step(): number { return this.state.step; }
+  get stepsDone(): number { return this.state.step; }
 
   async train(hooks: TrainHooks = {}): Promise<TrainResult> {
     const { cfg } = this;
@@ -112,22 +112,13 @@ export class Trainer {
     let lossSum: Tensor | null = null;
     let lossCount = 0;
     while (this.state.step < cfg.steps) {
-      const step = this.state.step;
-      const lr = learningRate(cfg, step);
-      const compute = this.compute;
-      for (let micro = 0; micro < cfg.gradAccum; micro++) {
-        const batch = randomBatch(this.data.train, B, T, cfg.seed, step * cfg.gradAccum + micro);
-        const loss = this.forwardBackward(compute, batch.inputs, batch.targets, mixSeed(cfg.seed ^ 0xd0d0, step), micro);
-        lossSum = lossSum ? accumulate(lossSum, loss) : loss;
-        lossCount++;
-      }
-      this.opt.step(this.gradients(compute), lr);
-      zeroGrad(compute.values());
-      this.state.step++;
+      const { loss, lr } = this.step();
+      lossSum = lossSum ? accumulate(lossSum, loss) : loss;
+      lossCount++;
       windowTokens += B * T * cfg.gradAccum;
       const done = this.state.step;
       if (done % cfg.logEvery === 0 || done === cfg.steps) {
-        lastLoss = (await lossSum!.item()) / lossCount;
+        lastLoss = (await lossSum!.item()) / lossCount / cfg.gradAccum;
         lossSum!.dispose();
         lossSum = null;
         lossCount = 0;
@@ -163,6 +154,26 @@ export class Trainer {
     }
     lossSum?.dispose();
     return { steps: this.state.step, lastLoss, bestValLoss: this.state.bestValLoss, stoppedEarly, losses };
+  }
+
+  /**
+   * Records one optimizer step (all micro-batches); nothing waits for the GPU. Returns the
+   * step's summed micro-batch losses (a GPU scalar) and its learning rate.
+   */
+  step(): { loss: Tensor; lr: number } {
+    const { cfg } = this;
+    const step = this.state.step;
+    const lr = learningRate(cfg, step);
+    let sum: Tensor | null = null;
+    for (let micro = 0; micro < cfg.gradAccum; micro++) {
+      const batch = randomBatch(this.data.train, cfg.batchSize, cfg.seqLen, cfg.seed, step * cfg.gradAccum + micro);
+      const loss = this.forwardBackward(this.compute, batch.inputs, batch.targets, mixSeed(cfg.seed ^ 0xd0d0, step), micro);
+      sum = sum ? accumulate(sum, loss) : loss;
+    }
+    this.opt.step(this.gradients(this.compute), lr);
+    zeroGrad(this.compute.values());
+    this.state.step++;
+    return { loss: sum!, lr };
   }
 
   /** Mean validation loss over the fixed evaluation batches. */
