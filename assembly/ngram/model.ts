@@ -1,7 +1,7 @@
 // A backoff n-gram model as the ARPA format holds it: per order, the n-grams (word ids), their
 // log10 probabilities and, below the highest order, log10 backoff weights. Built by build.ts or read
 // by arpa.ts; queried with KenLM's scoring rules.
-import { Buf, hashWords, sameWords, tableSizeFor } from './buffer';
+import { Buf } from './buffer';
 import { Vocab, BOS } from './vocab';
 
 const NONE: u32 = 0xffffffff;
@@ -16,13 +16,16 @@ export class Model {
   prob: Array<Buf> = [];
   backoff: Array<Buf> = [];
 
-  /** Query index: unigram entry of each vocabulary id, and hash tables for orders >= 2. */
+  /**
+   * Query index, as KenLM's probing model: per order >= 2 an open-addressing table of 16-byte slots
+   * {64-bit hash of the word ids, log10 prob, log10 backoff}, so that a lookup touches one cache line.
+   * Like KenLM it trusts the 64-bit hash (a false match needs a collision, about n^2 / 2^65).
+   * Unigrams are looked up by id.
+   */
   unigramOf: Buf = new Buf();
   tables: Array<usize> = [];
   masks: Array<u32> = [];
   indexed: bool = false;
-  /** Per order k (at (k-1) * 20): hash table, mask, n-gram ids, log10 probs, log10 backoffs; raw for speed. */
-  orders: usize = 0;
 
   constructor(order: i32, vocab: Vocab) {
     this.order = order;
@@ -53,63 +56,40 @@ export class Model {
     for (let i: usize = 0; i < n1; i++) this.unigramOf.setU32(load<u32>(this.gramPtr(1, i)), <u32>i);
     for (let k = 2; k <= this.order; k++) {
       const n = this.size(k);
-      const cap = tableSizeFor(n);
-      const table = heap.alloc(cap << 2);
-      memory.fill(table, 0, cap << 2);
+      let cap: usize = 1024;
+      while (cap * 2 < n * 3) cap <<= 1; // at most 2/3 full
+      const table = heap.alloc(cap << 4);
+      memory.fill(table, 0, cap << 4);
       const mask = <u32>cap - 1;
+      const prob = this.prob[k - 1].ptr;
+      const backoff = this.backoff[k - 1].ptr;
+      const hasBackoff = k < this.order;
       for (let i: usize = 0; i < n; i++) {
-        let s = hashWords(this.gramPtr(k, i), k) & mask;
-        while (load<u32>(table + (<usize>s << 2)) != 0) s = (s + 1) & mask;
-        store<u32>(table + (<usize>s << 2), <u32>i + 1);
+        const h = hash64(this.gramPtr(k, i), k);
+        let s = <u32>h & mask;
+        while (load<u64>(table + (<usize>s << 4)) != 0) s = (s + 1) & mask;
+        const slot = table + (<usize>s << 4);
+        store<u64>(slot, h);
+        store<f32>(slot + 8, load<f32>(prob + (i << 2)));
+        store<f32>(slot + 12, hasBackoff ? load<f32>(backoff + (i << 2)) : 0);
       }
       this.tables[k - 1] = table;
       this.masks[k - 1] = mask;
     }
-    this.orders = heap.alloc(<usize>this.order * 20);
-    for (let k = 1; k <= this.order; k++) {
-      const at = this.orders + <usize>(k - 1) * 20;
-      store<u32>(at, <u32>this.tables[k - 1]);
-      store<u32>(at + 4, this.masks[k - 1]);
-      store<u32>(at + 8, <u32>this.words[k - 1].ptr);
-      store<u32>(at + 12, <u32>this.prob[k - 1].ptr);
-      store<u32>(at + 16, <u32>this.backoff[k - 1].ptr);
-    }
     this.indexed = true;
   }
 
-  /** Entry index of the k-gram (k >= 2) whose ids are at `p`, or NONE; needs buildIndex(). */
-  @inline findFast(k: i32, p: usize): u32 {
-    const at = this.orders + <usize>(k - 1) * 20;
-    const table = <usize>load<u32>(at);
-    const mask = load<u32>(at + 4);
-    const words = <usize>load<u32>(at + 8);
-    const bytes = <usize>k << 2;
-    let s = hashWords(p, k) & mask;
-    while (true) {
-      const e = load<u32>(table + (<usize>s << 2));
-      if (e == 0) return NONE;
-      if (sameWords(words + <usize>(e - 1) * bytes, p, k)) return e - 1;
-      s = (s + 1) & mask;
-    }
-  }
-
-  @inline probAt(k: i32, i: u32): f32 {
-    return load<f32>(<usize>load<u32>(this.orders + <usize>(k - 1) * 20 + 12) + (<usize>i << 2));
-  }
-
-  @inline backoffAt(k: i32, i: u32): f32 {
-    return load<f32>(<usize>load<u32>(this.orders + <usize>(k - 1) * 20 + 16) + (<usize>i << 2));
-  }
-
-  /** Entry index of the k-gram whose ids are at `p`, or NONE. */
-  find(k: i32, p: usize): u32 {
+  /** Slot {hash, log10 prob, log10 backoff} of the k-gram (k >= 2) whose ids are at `p`, or 0. */
+  @inline find(k: i32, p: usize): usize {
     const table = unchecked(this.tables[k - 1]);
     const mask = unchecked(this.masks[k - 1]);
-    let s = hashWords(p, k) & mask;
+    const h = hash64(p, k);
+    let s = <u32>h & mask;
     while (true) {
-      const e = load<u32>(table + (<usize>s << 2));
-      if (e == 0) return NONE;
-      if (sameWords(this.gramPtr(k, e - 1), p, k)) return e - 1;
+      const slot = table + (<usize>s << 4);
+      const key = load<u64>(slot);
+      if (key == h) return slot;
+      if (key == 0) return 0;
       s = (s + 1) & mask;
     }
   }
@@ -121,7 +101,6 @@ export class Model {
       this.backoff[k].free();
       if (this.tables[k]) heap.free(this.tables[k]);
     }
-    if (this.orders) heap.free(this.orders);
     this.unigramOf.free();
     this.vocab.dispose();
   }
@@ -170,12 +149,19 @@ export class Scorer {
     for (let len = 1; len <= limit; len++) {
       // n-gram of the `len` most recent words, oldest first
       for (let j = 0; j < len; j++) store<u32>(this.gram + (<usize>j << 2), load<u32>(ids + (<usize>(len - 1 - j) << 2)));
-      let idx: u32;
-      if (len == 1) idx = m.unigramOf.u32At(load<u32>(this.gram));
-      else idx = m.find(len, this.gram);
-      if (idx == NONE) break;
+      let backoff: f32;
+      if (len == 1) {
+        const word = load<u32>(this.gram);
+        const idx = word < m.vocab.size ? m.unigramOf.u32At(word) : NONE;
+        if (idx == NONE) break;
+        backoff = m.backoff[0].f32At(idx);
+      } else {
+        const slot = m.find(len, this.gram);
+        if (slot == 0) break;
+        backoff = load<f32>(slot + 12);
+      }
       store<u32>(this.history + (<usize>(len - 1) << 2), load<u32>(ids + (<usize>(len - 1) << 2)));
-      store<f32>(this.backoffs + (<usize>(len - 1) << 2), m.backoff[len - 1].f32At(idx));
+      store<f32>(this.backoffs + (<usize>(len - 1) << 2), backoff);
       this.length = len;
     }
   }
@@ -190,8 +176,8 @@ export class Scorer {
       prob = MISSING_UNK_LOG10;
       store<f32>(this.nextBackoffs, 0);
     } else {
-      prob = m.probAt(1, u);
-      store<f32>(this.nextBackoffs, order > 1 ? m.backoffAt(1, u) : 0);
+      prob = m.prob[0].f32At(u);
+      store<f32>(this.nextBackoffs, order > 1 ? m.backoff[0].f32At(u) : 0);
     }
     let matched = 1;
     // Extend to the left while the longer n-gram exists.
@@ -202,11 +188,11 @@ export class Scorer {
     for (let len = 1; len <= length && len < order; len++) {
       const start = last - (<usize>len << 2);
       store<u32>(start, load<u32>(history + (<usize>(len - 1) << 2)));
-      const idx = m.findFast(len + 1, start);
-      if (idx == NONE) break;
+      const slot = m.find(len + 1, start);
+      if (slot == 0) break;
       matched = len + 1;
-      prob = m.probAt(matched, idx);
-      if (matched < order) store<f32>(this.nextBackoffs + (<usize>len << 2), m.backoffAt(matched, idx));
+      prob = load<f32>(slot + 8);
+      store<f32>(this.nextBackoffs + (<usize>len << 2), load<f32>(slot + 12));
     }
     // Back off through the contexts that were not matched.
     for (let i = matched - 1; i < length; i++) prob += load<f32>(this.backoffs + (<usize>i << 2));
@@ -221,4 +207,16 @@ export class Scorer {
     this.matched = matched;
     return prob;
   }
+}
+
+/** 64-bit hash of k word ids (never 0, which marks an empty slot). */
+@inline function hash64(p: usize, k: i32): u64 {
+  let h: u64 = 0x9e3779b97f4a7c15 ^ <u64>k;
+  for (let i = 0; i < k; i++) {
+    h = (h ^ <u64>load<u32>(p + (<usize>i << 2))) * 0xff51afd7ed558ccd;
+    h ^= h >> 29;
+  }
+  h *= 0xc4ceb9fe1a85ec53;
+  h ^= h >> 32;
+  return h == 0 ? 1 : h;
 }
