@@ -6,6 +6,7 @@ import { Tensor } from '../tensor/tensor.js';
 import { Rng } from '../tensor/random.js';
 import { InputError } from '../errors.js';
 import type { Gpt } from '../models/gpt.js';
+import type { KvCache } from '../nn/ops.js';
 import type { Tokenizer } from '../text/tokenizer.js';
 import { type SamplingOptions, checkSampling, sampleToken } from './sampling.js';
 
@@ -19,22 +20,30 @@ export interface GenerateOptions extends SamplingOptions {
   onToken?: (id: number) => void;
 }
 
-/** Continues `prompt` (ids) and returns the new ids. */
+/**
+ * Continues `prompt` (ids) and returns the new ids. Each token is predicted from the last
+ * `blockSize` tokens, as a full forward pass over them would; the KV caches make that one
+ * position per token until the window is full, after which the window is re-read each step.
+ */
 export async function generate(gpu: Gpu, model: Gpt, weights: Map<string, Var>, prompt: number[], o: GenerateOptions): Promise<number[]> {
   checkSampling(o);
+  if (!(Number.isInteger(o.maxTokens) && o.maxTokens >= 0)) throw new InputError(`max tokens must be an integer >= 0, got ${o.maxTokens}`);
   if (!prompt.length) throw new InputError('the prompt is empty; give at least one token of text');
   const block = model.config.blockSize;
-  if (prompt.length >= block) prompt = prompt.slice(prompt.length - block + 1);
-  const steps = Math.min(o.maxTokens, block - prompt.length);
   const dtype = weights.get('wte')!.value.dtype;
-  const cache = model.newCache(prompt.length + steps, dtype);
   const rng = new Rng(o.seed ?? 0);
   const vocab = o.vocab ?? model.config.vocabSize;
-  const seen = [...prompt];
+  const seq = [...prompt];
   const out: number[] = [];
-  let next = prompt;
+  let cache: KvCache[] | null = null;
+  let next: number[] = [];
   try {
-    for (let i = 0; i < steps; i++) {
+    for (let i = 0; i < o.maxTokens; i++) {
+      if (!cache || cache[0].length + next.length > block) {
+        cache?.forEach((c) => c.dispose());
+        cache = model.newCache(seq.length + o.maxTokens - i, dtype);
+        next = seq.slice(-block);
+      }
       const tape = new Tape();
       tape.enabled = false;
       const ids = Tensor.from(gpu, next, [next.length], 'u32');
@@ -44,15 +53,15 @@ export async function generate(gpu: Gpu, model: Gpt, weights: Map<string, Var>, 
       last.dispose();
       ids.dispose();
       tape.dispose();
-      const id = sampleToken(row, vocab, o, seen, rng);
+      const id = sampleToken(row, vocab, o, seq, rng);
       if (id === o.stopId) break;
       out.push(id);
-      seen.push(id);
+      seq.push(id);
       o.onToken?.(id);
       next = [id];
     }
   } finally {
-    cache.forEach((c) => c.dispose());
+    cache?.forEach((c) => c.dispose());
   }
   return out;
 }
