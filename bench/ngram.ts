@@ -107,9 +107,15 @@ export async function run(args: string[]): Promise<void> {
     // Query: load the highest-order ARPA and score the whole corpus (summary, and word-level output).
     const order = Math.max(...orders);
     const arpa = join(dir, `brown.${order}.arpa`);
+    const cpuSince = (since: NodeJS.CpuUsage): number => {
+      const used = process.cpuUsage(since);
+      return (used.user + used.system) / 1e6;
+    };
     let start = performance.now();
+    let cpu = process.cpuUsage();
     const model = await NgramModel.readArpa(createReadStream(arpa, { highWaterMark: 4 << 20 }) as AsyncIterable<Uint8Array>);
     const loadSeconds = (performance.now() - start) / 1000;
+    const loadCpuSeconds = cpuSince(cpu);
     const textBytes = new TextEncoder().encode(text);
     const chunks = (): Uint8Array[] => {
       const out: Uint8Array[] = [];
@@ -117,25 +123,34 @@ export async function run(args: string[]): Promise<void> {
       return out;
     };
     start = performance.now();
+    cpu = process.cpuUsage();
     const summary = await model.query(chunks(), { level: 'summary' });
     const querySeconds = (performance.now() - start) / 1000;
+    const queryCpuSeconds = cpuSince(cpu);
     let outputBytes = 0;
     start = performance.now();
+    cpu = process.cpuUsage();
     await model.query(chunks(), { level: 'word', onOutput: (t) => (outputBytes += t.length) });
     const wordLevelSeconds = (performance.now() - start) / 1000;
+    const wordLevelCpuSeconds = cpuSince(cpu);
     model.dispose();
     const query = {
       order,
       loadSeconds,
+      loadCpuSeconds,
       tokens: summary.tokens,
       wordsPerSecond: summary.tokens / querySeconds,
+      wordsPerCpuSecond: summary.tokens / queryCpuSeconds,
       wordLevelOutputWordsPerSecond: summary.tokens / wordLevelSeconds,
+      wordLevelOutputWordsPerCpuSecond: summary.tokens / wordLevelCpuSeconds,
       outputMB: outputBytes / 2 ** 20,
       perplexity: summary.perplexity,
     };
     console.error(
-      `query order ${order}: load ARPA ${loadSeconds.toFixed(2)} s; ${(query.wordsPerSecond / 1e6).toFixed(2)} M words/s (summary), ` +
-        `${(query.wordLevelOutputWordsPerSecond / 1e6).toFixed(2)} M words/s with per-word output; perplexity on the training text ${summary.perplexity.toFixed(2)}`,
+      `query order ${order}: load ARPA ${loadSeconds.toFixed(2)} s (CPU ${loadCpuSeconds.toFixed(2)} s); ` +
+        `${(query.wordsPerSecond / 1e6).toFixed(2)} M words/s (${(query.wordsPerCpuSecond / 1e6).toFixed(2)} per CPU second) summary only, ` +
+        `${(query.wordLevelOutputWordsPerSecond / 1e6).toFixed(2)} M words/s (${(query.wordLevelOutputWordsPerCpuSecond / 1e6).toFixed(2)} per CPU second) ` +
+        `with per-word output; perplexity on the training text ${summary.perplexity.toFixed(2)}`,
     );
     if (json) console.log(JSON.stringify({ bench: 'ngram', corpus: { words, sentences }, builds, query }));
   } finally {
