@@ -8,7 +8,7 @@ import { Tape, Var } from '../../src/tensor/autograd.js';
 import { Tensor } from '../../src/tensor/tensor.js';
 import { Rng } from '../../src/tensor/random.js';
 import { InputError } from '../../src/errors.js';
-import { generate } from '../../src/train/generate.js';
+import { generate, type GenerateOptions } from '../../src/train/generate.js';
 import { sampleToken, type SamplingOptions } from '../../src/train/sampling.js';
 
 const gpu = await testGpu();
@@ -125,7 +125,7 @@ test('generation stops at the stop id, reports tokens as they come, and checks i
   const limited = await generate(gpu, model, weights, prompt, { maxTokens: 10, temperature: 1, vocab: 5, seed: 1 });
   expect(limited.every((id) => id < 5)).toBe(true);
 
-  const bad: [Parameters<typeof generate>[3], RegExp][] = [
+  const bad: [GenerateOptions, RegExp][] = [
     [{ maxTokens: -1 }, /max tokens must be an integer >= 0, got -1/],
     [{ maxTokens: 2.5 }, /max tokens/],
     [{ maxTokens: 1, temperature: -1 }, /temperature must be >= 0, got -1/],
