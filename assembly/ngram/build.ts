@@ -27,7 +27,7 @@ export class Builder {
   window: usize;
   tokens: u64 = 0;
   sentences: u64 = 0;
-  /** Occurrences of <s>, </s>, <unk> in the text, dropped like lmplz does. */
+  /** Occurrences of <s>, </s>, <unk> in the text, treated as spaces (lmplz --skip_symbols). */
   skippedSpecials: u64 = 0;
 
   /** Per order (index k-1): counts-of-counts n[0..4]. */
@@ -196,7 +196,7 @@ export class Builder {
   private adjustCounts(model: Model, adjusted: Array<Buf>): void {
     const order = this.order;
     const n = <usize>this.entries;
-    const perm = this.sortedPermutation(this.grams.ptr, order, n, 0, order - 1, 1);
+    const perm = this.suffixOrder(this.grams.ptr, order, n);
     const stride = <usize>order << 2;
 
     // Open n-gram per depth d (order d + 1): words, adjusted count, raw count (raw u64 arrays:
@@ -319,17 +319,17 @@ export class Builder {
   }
 
   /**
-   * Stable LSD radix sort of entries 0..n-1 (stride words each) by the words at positions first,
-   * first+step, ..., last (the last position is the most significant). Returns the permutation.
+   * Permutation of entries 0..n-1 (`order` word ids each) in lmplz's suffix order: by the last id,
+   * then the one before, and so on. A stable LSD radix sort, one counting pass per position.
    */
-  private sortedPermutation(words: usize, stride: i32, n: usize, first: i32, last: i32, step: i32): usize {
+  private suffixOrder(words: usize, order: i32, n: usize): usize {
     const v = <usize>this.vocab.size;
     let perm = heap.alloc(n << 2);
     let tmp = heap.alloc(n << 2);
     const buckets = heap.alloc((v + 1) << 2);
     for (let i: usize = 0; i < n; i++) store<u32>(perm + (i << 2), <u32>i);
-    const s = <usize>stride << 2;
-    for (let pos = first; ; pos += step) {
+    const s = <usize>order << 2;
+    for (let pos = 0; pos < order; pos++) {
       const at = words + (<usize>pos << 2);
       memory.fill(buckets, 0, (v + 1) << 2);
       for (let i: usize = 0; i < n; i++) {
@@ -351,7 +351,6 @@ export class Builder {
       const swap = perm;
       perm = tmp;
       tmp = swap;
-      if (pos == last) break;
     }
     heap.free(tmp);
     heap.free(buckets);
