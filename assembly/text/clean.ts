@@ -1,7 +1,7 @@
 // Cleaning and quality statistics on UTF-8 documents: control characters out, then the
 // numbers the Gopher-style filters (MassiveWeb rules) decide on. Thresholds live in TypeScript.
 
-import { HashSet64, FNV_OFFSET, FNV_PRIME, wordHash } from './hash';
+import { HashSet64, FNV_OFFSET, FNV_PRIME, avalanche, wordHash } from './hash';
 
 let controlsRemoved: i32 = 0;
 
@@ -222,6 +222,7 @@ export function qualityStats(p: usize, len: i32): void {
   const end = p + <usize>len;
   ensureWords(len / 2 + 1);
   store<i32>(charsBefore, 0);
+  resetTable(len / 2 + 1); // for line hashes: no more non-empty lines than words
   let chars: i32 = 0;
   let nonspace: i32 = 0;
   let digits: i32 = 0;
@@ -233,19 +234,53 @@ export function qualityStats(p: usize, len: i32): void {
   let wordStart: usize = 0;
   let wordLen: i32 = 0;
   let wordHasAlpha = false;
+  let h = FNV_OFFSET; // hash of the word so far
   let dots: i32 = 0;
+  // The current line, as the sequence of its words (so surrounding and inner spacing do not matter).
+  let lines: i32 = 0;
+  let nonEmptyLines: i32 = 0;
+  let dupLines: i32 = 0;
+  let dupLineChars: i32 = 0;
+  let bullets: i32 = 0;
+  let ellipses: i32 = 0;
+  let lineHash = FNV_OFFSET;
+  let lineWords: i32 = 0;
+  let lineChars: i32 = 0;
+  let lastWordStart: usize = 0;
+  let lastWordEnd: usize = 0;
   for (let q = p; q <= end; ) {
-    const b: u32 = q < end ? <u32>load<u8>(q) : 0x20;
+    const b: u32 = q < end ? <u32>load<u8>(q) : 0x0a;
     if (isSpace(b)) {
       if (wordLen > 0) {
-        const h = wordHash(wordStart, q - wordStart);
-        store<u64>(wordHashes + (<usize>words << 3), h);
+        const wh = avalanche(h);
+        store<u64>(wordHashes + (<usize>words << 3), wh);
         store<i32>(charsBefore + (<usize>(words + 1) << 2), load<i32>(charsBefore + (<usize>words << 2)) + wordLen);
         words++;
         if (wordHasAlpha) alphaWords++;
-        if (stopWords.size > 0 && stopWords.has(h)) stop++;
+        if (stopWords.size > 0 && stopWords.has(wh)) stop++;
+        if (lineWords == 0 && isBullet(wordStart)) bullets++;
+        lineHash = (lineHash ^ wh) * FNV_PRIME;
+        lineWords++;
+        lineChars += wordLen;
+        lastWordStart = wordStart;
+        lastWordEnd = q;
         wordLen = 0;
         wordHasAlpha = false;
+        h = FNV_OFFSET;
+      }
+      if (b == 0x0a) {
+        lines++;
+        if (lineWords > 0) {
+          nonEmptyLines++;
+          if (tableBump(avalanche(lineHash ^ <u64>lineWords)) > 1) {
+            dupLines++;
+            dupLineChars += lineChars;
+          }
+          if (endsWithEllipsis(lastWordStart, lastWordEnd)) ellipses++;
+        }
+        lineHash = FNV_OFFSET;
+        lineWords = 0;
+        lineChars = 0;
       }
       dots = 0;
       if (q < end) chars++;
@@ -257,8 +292,9 @@ export function qualityStats(p: usize, len: i32): void {
     chars++;
     nonspace++;
     if (b < 0x80) {
-      if (b >= 0x30 && b <= 0x39) digits++;
-      else if ((b | 0x20) >= 0x61 && (b | 0x20) <= 0x7a) wordHasAlpha = true;
+      h = (h ^ <u64>(b - 0x41 < 26 ? b | 0x20 : b)) * FNV_PRIME;
+      if (b - 0x30 < 10) digits++;
+      else if ((b | 0x20) - 0x61 < 26) wordHasAlpha = true;
       else {
         symbols++;
         if (b == 0x23) hashEllipsis++;
@@ -269,12 +305,14 @@ export function qualityStats(p: usize, len: i32): void {
       q++;
     } else {
       dots = 0;
+      const n: usize = b < 0xe0 ? 2 : b < 0xf0 ? 3 : 4;
+      for (let k: usize = 0; k < n; k++) h = (h ^ <u64>load<u8>(q + k)) * FNV_PRIME;
       const c = codePointAt(q, b);
       if (isWideSymbol(c)) {
         symbols++;
         if (c == 0x2026) hashEllipsis++;
       } else wordHasAlpha = true; // other non-ASCII: letters of other scripts, approximately
-      q += b < 0xe0 ? 2 : b < 0xf0 ? 3 : 4;
+      q += n;
     }
   }
   unchecked((stats[S_CHARS] = chars));
@@ -285,52 +323,29 @@ export function qualityStats(p: usize, len: i32): void {
   unchecked((stats[S_HASH_ELLIPSIS] = hashEllipsis));
   unchecked((stats[S_STOP_WORDS] = stop));
   unchecked((stats[S_ALPHA_WORDS] = alphaWords));
-  lineStats(p, end);
-  ngramStats(words);
-}
-
-// Lines: total, non-empty, repeats of an earlier line (and their characters), bullets, trailing ellipses.
-function lineStats(p: usize, end: usize): void {
-  let lineCount: i32 = 0;
-  let lineNonEmpty: i32 = 0;
-  let dupLines: i32 = 0;
-  let dupLineChars: f64 = 0;
-  let bullets: i32 = 0;
-  let ellipses: i32 = 0;
-  let maxLines: i32 = 1;
-  for (let q = p; q < end; q++) if (load<u8>(q) == 0x0a) maxLines++;
-  resetTable(maxLines);
-  let start = p;
-  for (let q = p; q <= end; q++) {
-    if (q < end && load<u8>(q) != 0x0a) continue;
-    lineCount++;
-    // Trim surrounding whitespace so indentation does not hide repeats.
-    let s = start;
-    let e = q;
-    while (s < e && isSpace(<u32>load<u8>(s))) s++;
-    while (e > s && isSpace(<u32>load<u8>(e - 1))) e--;
-    if (e > s) {
-      lineNonEmpty++;
-      if (tableBump(wordHash(s, e - s)) > 1) {
-        dupLines++;
-        let lineChars: i32 = 0;
-        for (let r = s; r < e; r++) if ((load<u8>(r) & 0xc0) != 0x80) lineChars++;
-        dupLineChars += <f64>lineChars;
-      }
-      const first = <u32>load<u8>(s);
-      // '-', '*', or U+2022 BULLET (E2 80 A2)
-      if (first == 0x2d || first == 0x2a || (first == 0xe2 && e - s >= 3 && load<u8>(s + 1) == 0x80 && load<u8>(s + 2) == 0xa2)) bullets++;
-      if (e - s >= 3 && load<u8>(e - 1) == 0x2e && load<u8>(e - 2) == 0x2e && load<u8>(e - 3) == 0x2e) ellipses++;
-      else if (e - s >= 3 && load<u8>(e - 3) == 0xe2 && load<u8>(e - 2) == 0x80 && load<u8>(e - 1) == 0xa6) ellipses++;
-    }
-    start = q + 1;
-  }
-  unchecked((stats[S_LINES] = lineCount));
-  unchecked((stats[S_NONEMPTY_LINES] = lineNonEmpty));
+  unchecked((stats[S_LINES] = lines));
+  unchecked((stats[S_NONEMPTY_LINES] = nonEmptyLines));
   unchecked((stats[S_DUP_LINES] = dupLines));
   unchecked((stats[S_DUP_LINE_CHARS] = dupLineChars));
   unchecked((stats[S_BULLET_LINES] = bullets));
   unchecked((stats[S_ELLIPSIS_LINES] = ellipses));
+  ngramStats(words);
+}
+
+// A line starting with '-', '*' or U+2022 BULLET (E2 80 A2).
+@inline
+function isBullet(s: usize): bool {
+  const first = <u32>load<u8>(s);
+  return first == 0x2d || first == 0x2a || (first == 0xe2 && load<u8>(s + 1) == 0x80 && load<u8>(s + 2) == 0xa2);
+}
+
+// A line whose last word (s..e) ends with "..." or U+2026 (E2 80 A6).
+@inline
+function endsWithEllipsis(s: usize, e: usize): bool {
+  if (e - s < 3) return false;
+  const last = <u32>load<u8>(e - 1);
+  if (last == 0x2e) return load<u8>(e - 2) == 0x2e && load<u8>(e - 3) == 0x2e;
+  return last == 0xa6 && load<u8>(e - 2) == 0x80 && load<u8>(e - 3) == 0xe2;
 }
 
 // Gopher's repetition measures over word n-grams: characters in the most frequent 2-, 3-, 4-gram

@@ -63,15 +63,19 @@ function reference(text: string) {
     }
     return repeated / nonspace;
   });
-  const lines = text.split('\n').map((l) => l.trim()).filter(Boolean);
+  // Lines compare by their words, so spacing does not matter.
+  const lines = text.split('\n').map((l) => l.split(/\s+/).filter(Boolean).map(key).join(' ')).filter(Boolean);
   const seenLines = new Set<string>();
   let dupLines = 0;
+  let dupLineChars = 0;
   for (const l of lines) {
-    const k = key(l);
-    if (seenLines.has(k)) dupLines++;
-    seenLines.add(k);
+    if (seenLines.has(l)) {
+      dupLines++;
+      dupLineChars += [...l.replace(/ /g, '')].length;
+    }
+    seenLines.add(l);
   }
-  return { words: words.length, nonspace, top, dup, dupLineFraction: dupLines / lines.length };
+  return { words: words.length, nonspace, top, dup, dupLineFraction: dupLines / lines.length, dupLineCharFraction: dupLineChars / nonspace };
 }
 
 test('quality measures match an independent implementation of the Gopher definitions', () => {
@@ -79,7 +83,7 @@ test('quality measures match an independent implementation of the Gopher definit
   const buf = new WasmBytes(wasm);
   const texts = [
     'the cat sat on the mat and the cat sat on the mat again while the dog sat on the rug and the cat sat on the mat',
-    'Buy now! Buy now! Buy now! limited offer, limited offer\nBuy now! Buy now!\nlimited offer, limited offer\nclick here',
+    'Buy now! Buy now! Buy now! limited offer, limited offer\nBuy now! Buy now!\n  limited offer,   LIMITED offer \nclick here\nbuy NOW! buy now!',
     'Ünïcödé wörds ärë cöüntëd äs öne chäräcter each, and words like naïve café résumé repeat: naïve café résumé naïve café résumé.',
     'a b c d e f g h i j k l m n o p q r s t u v w x y z a b c d e f g h i j k l m n o p q r s t u v w x y z',
   ];
@@ -92,6 +96,7 @@ test('quality measures match an independent implementation of the Gopher definit
     got.topNgramCharFraction.forEach((v, i) => expect(v).toBeCloseTo(want.top[i], 10));
     got.duplicateNgramCharFraction.forEach((v, i) => expect(v).toBeCloseTo(want.dup[i], 10));
     expect(got.duplicateLineFraction).toBeCloseTo(want.dupLineFraction, 10);
+    expect(got.duplicateLineCharFraction).toBeCloseTo(want.dupLineCharFraction, 10);
   }
   const s = (cleaner.cleanInto('Call 555 0199 #tag #tag... ok…\n- one\n- two\nthe end...', buf), cleaner.measure(buf));
   expect(s.digitRatio).toBeCloseTo(7 / 42, 10); // 42 non-space characters
