@@ -6,9 +6,13 @@ export const UNK: u32 = 0;
 export const BOS: u32 = 1;
 export const EOS: u32 = 2;
 
-/** True for the bytes lmplz and query split words on: NUL, tab, LF, VT, FF, CR, space. */
+/** Bytes lmplz and query split words on: NUL, tab, LF, VT, FF, CR, space (a lookup table). */
+const SPACES = memory.data<u8>([
+  1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1,
+]);
+
 @inline export function isSpace(b: u32): bool {
-  return b == 32 || b == 9 || b == 10 || b == 13 || b == 0 || b == 11 || b == 12;
+  return b <= 32 && load<u8>(SPACES + <usize>b) != 0;
 }
 
 export class Vocab {
