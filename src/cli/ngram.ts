@@ -98,7 +98,7 @@ export function registerNgram(program: Command): void {
     .description('score text (one sentence per line) with an ARPA model, as KenLM query does')
     .requiredOption('--arpa <file>', 'ARPA model')
     .requiredOption('--input <file>', 'text to score: one tokenized sentence per line')
-    .option('--level <level>', 'output: word (per word and sentence), sentence, or summary', 'word')
+    .option('-v, --level <level>', 'output, as KenLM query -v: word (per word and sentence), sentence, or summary', 'word')
     .option('--json', 'print the summary (and per-sentence scores) as one JSON object')
     .action(async (opts: { arpa: string; input: string; level: string; json?: boolean }) => {
       if (!['word', 'sentence', 'summary'].includes(opts.level)) {
