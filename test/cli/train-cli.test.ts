@@ -1,0 +1,178 @@
+// The command-line contract of the issue, run against the built dist/webtrain.mjs:
+//   webtrain train --preset tiny [--config FILE] [--data DIR] --steps N --out DIR   (and --resume)
+//   webtrain generate --checkpoint DIR --prompt TEXT [--max-tokens N] [--temperature T] [--top-k K] [--seed S]
+//   webtrain eval --checkpoint DIR
+// Bad settings end with a non-zero exit and one clear line, no stack trace.
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, readdir, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { useNodePlatform } from '../../src/platform/node.js';
+import { ShardWriter } from '../../src/data/shards.js';
+import { trainBpe } from '../../src/text/train.js';
+import { decodeSafetensors } from '../../src/train/safetensors.js';
+
+const CLI = resolve('dist/webtrain.mjs');
+
+interface Run { code: number; stdout: string; stderr: string }
+
+function webtrain(...args: string[]): Promise<Run> {
+  return new Promise((done) => {
+    execFile(process.execPath, [CLI, ...args], { timeout: 120_000, env: { ...process.env, XDG_RUNTIME_DIR: '/tmp' } }, (err, stdout, stderr) => {
+      const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
+      done({ code, stdout, stderr });
+    });
+  });
+}
+
+/** stderr without Dawn's adapter notices, which are not webtrain's. */
+const ownLines = (stderr: string) => stderr.split('\n').filter((l) => l && !l.startsWith('Warning: '));
+
+type Line = Record<string, number>;
+const readMetrics = async (dir: string): Promise<Line[]> =>
+  (await readFile(join(dir, 'metrics.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
+
+const SENTENCES = [
+  'The cat sat on the mat and looked at the dog.', 'A dog ran in the park with a red ball.',
+  'The sun was warm and the sky was blue over the town.', 'She read a book by the window while it rained.',
+  'They walked to the market to buy bread and milk.', 'The old man told a story about the sea.',
+];
+
+// Small settings that keep each run to seconds on the CPU adapter; a constant learning rate so
+// a run extended by --resume sees the same rates as one that ran all its steps at once.
+const SETTINGS = {
+  batchSize: 2, seqLen: 16, evalEvery: 2, evalBatches: 2, logEvery: 1, checkpointEvery: 2, keepCheckpoints: 2,
+  sampleTokens: 0, schedule: 'constant', warmup: 0, model: { nLayer: 1, nEmbd: 16, nHead: 2, blockSize: 16 },
+};
+
+let work: string;
+let shards: string;
+let config: string;
+
+beforeAll(async () => {
+  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: build it first with \`npm run build\` (npm test does this before vitest)`);
+  useNodePlatform();
+  work = await mkdtemp(join(tmpdir(), 'webtrain-cli-'));
+  const docs = Array.from({ length: 30 }, (_, i) => `${SENTENCES[i % 6]} ${SENTENCES[(i * 5 + 1) % 6]}`);
+  const tokenizer = await trainBpe(docs, { vocabSize: 320 });
+  shards = join(work, 'shards');
+  const writer = await ShardWriter.create(shards, { vocabSize: tokenizer.vocabSize, eosId: tokenizer.eosId ?? null });
+  for (let i = 0; i < docs.length; i++) await writer.addDocument(i % 5 === 4 ? 'val' : 'train', tokenizer.encode(docs[i]));
+  await writer.finish(tokenizer.toJSON(), { source: 'test sentences' });
+  tokenizer.dispose();
+  config = join(work, 'small.json');
+  await writeFile(config, JSON.stringify(SETTINGS));
+});
+
+describe('train, resume, generate and eval on a shard directory', () => {
+  let run: string;
+
+  test('train writes metrics.jsonl (step, loss, lr, tokens_per_s; val_loss at evaluations) and safetensors checkpoints', async () => {
+    run = join(work, 'run');
+    const r = await webtrain('train', '--preset', 'tiny', '--steps', '4', '--config', config, '--data', shards, '--out', run);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain('webtrain: tiny (1 layers, d=16');
+    expect(r.stderr).toContain('done at step 4');
+    const lines = await readMetrics(run);
+    const steps = lines.filter((l) => 'loss' in l);
+    expect(steps.map((l) => l.step)).toEqual([1, 2, 3, 4]);
+    for (const l of steps) {
+      for (const key of ['step', 'loss', 'lr', 'tokens_per_s']) expect(Number.isFinite(l[key]), `${key} in ${JSON.stringify(l)}`).toBe(true);
+      expect(l.tokens_per_s).toBeGreaterThan(0);
+      expect(l.lr).toBe(3e-3);
+    }
+    const evals = lines.filter((l) => 'val_loss' in l);
+    expect(evals.map((l) => l.step)).toEqual([2, 4]);
+    evals.forEach((l) => expect(l.val_loss).toBeGreaterThan(0));
+
+    expect((await readdir(run)).sort()).toEqual(['ckpt-00000002.safetensors', 'ckpt-00000004.safetensors', 'metrics.jsonl', 'tokenizer.json']);
+    const ck = decodeSafetensors(await readFile(join(run, 'ckpt-00000004.safetensors')));
+    expect(ck.metadata).toMatchObject({ format: 'webtrain-checkpoint/1', step: '4', data: shards });
+    expect(JSON.parse(ck.metadata.model_config)).toMatchObject({ nLayer: 1, nEmbd: 16, nHead: 2, blockSize: 16 });
+    expect(ck.tensors['model.wte'].shape[1]).toBe(16);
+    expect(Object.keys(ck.tensors).some((k) => k.startsWith('optim.'))).toBe(true);
+  });
+
+  test('--resume continues from the newest checkpoint with the losses of an uninterrupted run', async () => {
+    const resumed = await webtrain('train', '--resume', '--steps', '6', '--out', run);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(resumed.stderr).toContain('resuming at step 4');
+    const whole = join(work, 'whole');
+    const r = await webtrain('train', '--preset', 'tiny', '--steps', '6', '--config', config, '--data', shards, '--out', whole);
+    expect(r.code, r.stderr).toBe(0);
+    const pick = (lines: Line[]) => lines.filter((l) => l.step > 4).map(({ step, loss, val_loss }) => ({ step, loss, val_loss }));
+    const got = pick(await readMetrics(run));
+    expect(got.map((l) => l.step)).toEqual([5, 6, 6]);
+    expect(got).toEqual(pick(await readMetrics(whole)));
+    expect((await readdir(run)).filter((f) => f.startsWith('ckpt-')).sort()).toEqual(['ckpt-00000004.safetensors', 'ckpt-00000006.safetensors']);
+  });
+
+  test('generate prints the prompt and its continuation; sampling flags reach the sampler', async () => {
+    const r = await webtrain('generate', '--checkpoint', run, '--prompt', 'The cat', '--max-tokens', '5', '--seed', '1');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout.startsWith('The cat')).toBe(true);
+    expect(r.stdout.trimEnd().length).toBeGreaterThan('The cat'.length);
+    // Greedy, and top-k 1 at a high temperature, must agree; both are deterministic.
+    const greedy = await webtrain('generate', '--checkpoint', run, '--prompt', 'The dog', '--max-tokens', '5', '--temperature', '0');
+    const topK1 = await webtrain('generate', '--checkpoint', run, '--prompt', 'The dog', '--max-tokens', '5', '--temperature', '3', '--top-k', '1', '--seed', '9');
+    expect(greedy.code, greedy.stderr).toBe(0);
+    expect(topK1.stdout).toBe(greedy.stdout);
+    const bad = await webtrain('generate', '--checkpoint', run, '--prompt', 'The', '--top-p', '0');
+    expect(bad.code).not.toBe(0);
+    expect(ownLines(bad.stderr)).toEqual(['webtrain: top-p must be in (0, 1], got 0']);
+  });
+
+  test('eval prints the validation loss of the newest checkpoint', async () => {
+    const r = await webtrain('eval', '--checkpoint', run);
+    expect(r.code, r.stderr).toBe(0);
+    const result = JSON.parse(r.stdout);
+    const last = (await readMetrics(run)).filter((l) => 'val_loss' in l).at(-1)!;
+    expect(result.step).toBe(6);
+    expect(result.val_loss).toBeCloseTo(last.val_loss, 5);
+    expect(result.val_ppl).toBeCloseTo(Math.exp(last.val_loss), 3);
+  });
+});
+
+describe('bad settings exit non-zero with one clear line', () => {
+  async function settingsFile(name: string, text: string): Promise<string> {
+    const path = join(work, name);
+    await writeFile(path, text);
+    return path;
+  }
+
+  const cases: [string, () => Promise<string[]>, RegExp][] = [
+    ['an unknown key', async () => ['--config', await settingsFile('unknown.json', '{"batchsize": 2}')], /unknown setting 'batchsize'/],
+    ['a wrong type', async () => ['--config', await settingsFile('type.json', '{"batchSize": "2"}')], /'batchSize' must be an integer in \[1, 65536\], got "2"/],
+    ['a bad preset', async () => ['--preset', 'huge'], /unknown preset 'huge'; choose one of: tiny, small, gpt2-124m/],
+    ['nEmbd not divisible by nHead', async () => ['--config', await settingsFile('heads.json', '{"model": {"nEmbd": 30, "nHead": 4}}')],
+      /model\.nEmbd \(30\) must be divisible by model\.nHead \(4\)/],
+    ['a file that is not JSON', async () => ['--config', await settingsFile('broken.json', '{"steps": 3,,}')], /broken\.json is not valid JSON/],
+    ['a non-numeric flag', async () => ['--steps', 'ten'], /--steps must be a number, got 'ten'/],
+    ['a bad precision flag', async () => ['--precision', 'f8'], /'precision' must be one of f32, f16, bf16, got "f8"/],
+  ];
+
+  test.each(cases)('%s', async (_, args, what) => {
+    const out = join(work, 'never');
+    const r = await webtrain('train', ...(await args()), '--data', shards, '--out', out);
+    expect(r.code).not.toBe(0);
+    const lines = ownLines(r.stderr);
+    expect(lines, r.stderr).toHaveLength(1);
+    expect(lines[0]).toMatch(/^webtrain: /);
+    expect(lines[0]).toMatch(what);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+    expect(existsSync(out)).toBe(false);
+  });
+});
+
+test('without --data, train uses the bundled Brown corpus', async () => {
+  const run = join(work, 'brown');
+  const r = await webtrain('train', '--preset', 'tiny', '--steps', '2', '--config', config, '--out', run);
+  expect(r.code, r.stderr).toBe(0);
+  expect(r.stderr).toMatch(/vocab 2048\).*, \d{7} train tokens/);
+  const lines = await readMetrics(run);
+  expect(lines.filter((l) => 'loss' in l).map((l) => l.step)).toEqual([1, 2]);
+  expect(lines.filter((l) => 'val_loss' in l).map((l) => l.step)).toEqual([2]);
+  expect(JSON.parse(await readFile(join(run, 'tokenizer.json'), 'utf8'))).toHaveProperty('model');
+  expect(await readdir(run)).toContain('ckpt-00000002.safetensors');
+});
