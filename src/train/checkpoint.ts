@@ -49,17 +49,19 @@ export async function listCheckpoints(dir: string): Promise<number[]> {
   return (await platform().listDir(dir)).map((f) => NAME.exec(f)).filter((m) => m).map((m) => Number(m![1])).sort((a, b) => a - b);
 }
 
+type Warn = (message: string) => void;
+
 /**
- * Loads the newest readable checkpoint of `dir` onto the GPU. A corrupt newer file is skipped
+ * Reads the newest readable checkpoint of `dir` (host side). A corrupt newer file is skipped
  * with a warning naming it; if none is readable, the CorruptFileError lists every file's problem.
  */
-export async function loadLatestCheckpoint(gpu: Gpu, dir: string, warn: (message: string) => void = console.warn): Promise<CheckpointData> {
+async function readNewest(dir: string, warn: Warn): Promise<HostCheckpoint> {
   const steps = await listCheckpoints(dir);
   if (!steps.length) throw new InputError(`no checkpoint (ckpt-*.safetensors) in ${dir}; train first with --out ${dir}`);
   const problems: string[] = [];
   for (const step of [...steps].reverse()) {
     try {
-      const ck = await loadCheckpoint(gpu, checkpointPath(dir, step));
+      const ck = await readCheckpointFile(checkpointPath(dir, step));
       if (problems.length) warn(`webtrain: skipped unreadable checkpoint(s): ${problems.join('; ')}; using step ${step}`);
       return ck;
     } catch (e) {
@@ -70,7 +72,26 @@ export async function loadLatestCheckpoint(gpu: Gpu, dir: string, warn: (message
   throw new CorruptFileError(`no readable checkpoint in ${dir}: ${problems.join('; ')}`);
 }
 
+/** Loads the newest readable checkpoint of `dir` onto the GPU (see readNewest). */
+export async function loadLatestCheckpoint(gpu: Gpu, dir: string, warn: Warn = console.warn): Promise<CheckpointData> {
+  return upload(gpu, await readNewest(dir, warn));
+}
+
+/** The metadata (step, configs) of the newest readable checkpoint, without touching the GPU. */
+export async function latestCheckpointMetadata(dir: string, warn: Warn = console.warn): Promise<Record<string, string>> {
+  return (await readNewest(dir, warn)).metadata;
+}
+
 export async function loadCheckpoint(gpu: Gpu, path: string): Promise<CheckpointData> {
+  return upload(gpu, await readCheckpointFile(path));
+}
+
+interface HostCheckpoint {
+  tensors: Record<string, StTensor>;
+  metadata: Record<string, string>;
+}
+
+async function readCheckpointFile(path: string): Promise<HostCheckpoint> {
   const { tensors, metadata } = decodeSafetensors(await platform().readFile(path), path);
   if (metadata.format !== 'webtrain-checkpoint/1') {
     throw new CorruptFileError(`${path} is not a webtrain checkpoint (format '${metadata.format ?? 'missing'}')`);
@@ -78,6 +99,10 @@ export async function loadCheckpoint(gpu: Gpu, path: string): Promise<Checkpoint
   for (const [name, t] of Object.entries(tensors)) {
     if (t.dtype !== 'F32' && t.dtype !== 'U32' && t.dtype !== 'I32') throw new CorruptFileError(`${path}: tensor ${name} has unsupported dtype ${t.dtype}`);
   }
+  return { tensors, metadata };
+}
+
+function upload(gpu: Gpu, { tensors, metadata }: HostCheckpoint): CheckpointData {
   const out = new Map<string, Tensor>();
   for (const [name, t] of Object.entries(tensors)) {
     const buf = t.data.buffer.slice(t.data.byteOffset, t.data.byteOffset + t.data.byteLength);
