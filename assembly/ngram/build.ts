@@ -8,7 +8,7 @@
 // Floating-point steps use f32 in the same order as lmplz so that the numbers agree bit for bit
 // as far as the libm log10 allows.
 import { Buf, hashWords, sameWords, tableSizeFor } from './buffer';
-import { Vocab, isSpace, UNK, BOS, EOS } from './vocab';
+import { Vocab, isCorpusSpace, UNK, BOS, EOS } from './vocab';
 import { Model } from './model';
 
 /** lmplz's error kinds for discounts it cannot estimate. */
@@ -73,12 +73,12 @@ export class Builder {
         i++;
         continue;
       }
-      if (isSpace(b)) {
+      if (isCorpusSpace(b)) {
         i++;
         continue;
       }
       const start = i;
-      while (i < n && !isSpace(<u32>load<u8>(p + i))) i++;
+      while (i < n && !isCorpusSpace(<u32>load<u8>(p + i))) i++;
       const id = vocab.intern(p + start, <u32>(i - start));
       if (id <= EOS) {
         this.skippedSpecials++;

@@ -6,10 +6,19 @@ export const UNK: u32 = 0;
 export const BOS: u32 = 1;
 export const EOS: u32 = 2;
 
-/** Bytes lmplz and query split words on: NUL, tab, LF, VT, FF, CR, space (a lookup table). */
-const SPACES = memory.data<u8>([
-  1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1,
+/** Bytes lmplz splits training text on: NUL, tab, LF, CR, space (corpus_count.cc). */
+const CORPUS_SPACES = memory.data<u8>([
+  1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1,
 ]);
+
+/** Bytes KenLM's query and ARPA reader split on: tab, LF, VT, FF, CR, space (util::kSpaces). */
+const SPACES = memory.data<u8>([
+  0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1,
+]);
+
+@inline export function isCorpusSpace(b: u32): bool {
+  return b <= 32 && load<u8>(CORPUS_SPACES + <usize>b) != 0;
+}
 
 @inline export function isSpace(b: u32): bool {
   return b <= 32 && load<u8>(SPACES + <usize>b) != 0;

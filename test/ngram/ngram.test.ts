@@ -256,6 +256,14 @@ describe('ARPA', () => {
   }
 });
 
+test('word boundaries as in lmplz (NUL, tab, CR, space) and query (tab, VT, FF, CR, space)', async () => {
+  const model = await NgramModel.buildFromText('a\fb c\td\0e\r\n', { order: 1, discountFallback: true });
+  expect(model.vocabulary().slice(3)).toEqual(['a\fb', 'c', 'd', 'e']);
+  const result = await model.queryText('a\fb c\n');
+  expect(result.tokens).toBe(4); // a, b, c, </s>: form feed separates words for query
+  expect(result.oovs).toBe(2);
+});
+
 describe('bad build input', () => {
   test('empty text', async () => {
     await expect(NgramModel.buildFromText('', { order: 3 })).rejects.toThrow(/training text is empty/);

@@ -28,7 +28,7 @@ export function referenceModel(text: string, order: number, fallback?: [number, 
   const vocabulary = ['<unk>', '<s>', '</s>'];
   const id = new Map(vocabulary.map((w, i) => [w, i]));
   const sentences = lines.map((line) =>
-    line.split(/[ \t\r\0\v\f]+/).filter((w) => w && !SPECIAL.has(w)).map((w) => {
+    line.split(/[ \t\r\0]+/).filter((w) => w && !SPECIAL.has(w)).map((w) => {
       if (!id.has(w)) {
         id.set(w, vocabulary.length);
         vocabulary.push(w);
