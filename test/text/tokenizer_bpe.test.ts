@@ -132,6 +132,13 @@ describe('GPT-2 vocabulary', () => {
     const older = await tokenizerFromJson(JSON.stringify(parsed));
     expect([...older.encode(VARIED[3]!)]).toEqual(reference.encode(VARIED[3]!));
     older.dispose();
+    // And a tokenizer.json written by Hugging Face itself loads with the same ids.
+    const hfSaved = join(mkdtempSync(join(tmpdir(), 'webtrain-hf-')), 'tokenizer.json');
+    hfTok.save(hfSaved);
+    const fromHf = await tokenizerFromJson(readFileSync(hfSaved, 'utf8'));
+    expect([...fromHf.encode(VARIED.join(' '))]).toEqual(reference.encode(VARIED.join(' ')));
+    fromHf.dispose();
+    rmSync(dirname(hfSaved), { recursive: true, force: true });
     parsed.model.merges[5] = 'no-space';
     await expect(tokenizerFromJson(JSON.stringify(parsed))).rejects.toThrow(/merges\[5\]/);
   });

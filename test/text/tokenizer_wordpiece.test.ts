@@ -119,6 +119,12 @@ describe('bert-base-uncased vocab.txt', () => {
       expect([...again.encode(text)]).toEqual(ids);
       expect((await hfTok.encode(text, null, { addSpecialTokens: false })).getIds()).toEqual(ids);
     }
+    // A tokenizer.json written by Hugging Face itself loads with the same ids.
+    const hfSaved = join(dir, 'hf-tokenizer.json');
+    hfTok.save(hfSaved);
+    const fromHf = await tokenizerFromJson(readFileSync(hfSaved, 'utf8'));
+    for (const text of TEXTS) expect([...fromHf.encode(text)]).toEqual([...ours.encode(text)]);
+    fromHf.dispose();
     // With its post-processor HF adds [CLS] ... [SEP].
     expect((await hfTok.encode('hello', null, { addSpecialTokens: true })).getIds()).toEqual([101, 7592, 102]);
     again.dispose();
