@@ -54,6 +54,8 @@ class ChromiumTestPage {
   private log: string[] = [];
   private finished: CaseReport[] = [];
   private running: string | null = null;
+  /** Uncaught errors and unhandled rejections while a file runs: they fail it, as vitest does in Node. */
+  private uncaught: string[] = [];
 
   private constructor(private server: Server, private browser: Browser) {}
 
@@ -86,7 +88,10 @@ class ChromiumTestPage {
       if ('started' in p) this.running = p.started;
       else this.finished.push(p.finished);
     });
-    page.on('pageerror', (e) => this.log.push(`uncaught: ${e.message}`));
+    page.on('pageerror', (e) => {
+      this.log.push(`uncaught: ${e.message}`);
+      this.uncaught.push(e.stack ?? e.message);
+    });
     page.on('crash', () => this.log.push('the page crashed (out of memory, or the GPU process died)'));
     // An uncaught error before the bundle is ready means it cannot load: fail now rather than at the timeout.
     const loadFailed = new Promise<never>((_, fail) => page.once('pageerror', (e) => fail(new Error(`the test bundle failed to load: ${e.message}`))));
@@ -116,13 +121,15 @@ class ChromiumTestPage {
     this.log = [];
     this.finished = [];
     this.running = null;
+    this.uncaught = [];
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<never>((_, fail) => {
       timer = setTimeout(() => fail(new Error(`did not finish within ${FILE_TIMEOUT_MS / 1000} s`)), FILE_TIMEOUT_MS);
     });
     try {
       const run = this.page!.evaluate((f) => (globalThis as unknown as PageApi).webtrainTests.runFile(f), file);
-      return await Promise.race([run, timedOut]);
+      const report = await Promise.race([run, timedOut]);
+      return { ...report, errors: [...report.errors, ...this.uncaught.map((e) => `uncaught in the page: ${e}`)] };
     } catch (e) {
       const failed = this.finished.filter((c) => c.state !== 'pass');
       const message = `${file} in Chromium: ${(e as Error).message}. ${this.finished.length} cases finished` +
