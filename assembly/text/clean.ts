@@ -90,62 +90,70 @@ export function cleanSetStopWords(p: usize, len: i32): void {
   }
 }
 
-// Growable scratch arrays: per-word hash, prefix sums of word lengths in characters, hashes
-// of every word n-gram (n = 2..10) at every position, and an open-addressing table (keys,
-// counts) for repeated lines and n-grams. They only grow, so steady state allocates nothing.
-const MAX_N = 10;
-let wordHashes: usize = 0;
+// Growable scratch, kept between documents: per-word hashes and prefix sums of word lengths
+// (characters), and an open-addressing table (keys, counts) for repeated lines and n-grams.
+// Both grow with the words actually present, so memory follows the largest document seen.
+let wordHashes: usize = 0; // u64 per word
 let charsBefore: usize = 0; // i32 x (words + 1): characters in words 0 .. i-1
-let gramHashes: usize = 0; // u64 x (MAX_N - 1) x capacity
 let wordCapacity: i32 = 0;
 let tableKeys: usize = 0;
 let tableCounts: usize = 0;
-let tableGens: usize = 0;
+let tableGens: usize = 0; // generation that filled each slot: older ones count as empty
 let generation: u32 = 0;
 let tableCapacity: u32 = 0;
 let tableMask: u32 = 0;
+let tableSize: u32 = 0;
 
-function ensureWords(n: i32): void {
-  if (n <= wordCapacity) return;
-  let cap = max(wordCapacity * 2, 1024);
-  while (cap < n) cap *= 2;
-  if (wordHashes) {
-    heap.free(wordHashes);
-    heap.free(charsBefore);
-    heap.free(gramHashes);
-  }
-  wordHashes = heap.alloc(<usize>cap << 3);
-  charsBefore = heap.alloc(<usize>(cap + 1) << 2);
-  gramHashes = heap.alloc((<usize>cap * (MAX_N - 1)) << 3);
+function growWords(): void {
+  const cap = max(wordCapacity * 2, 1024);
+  const hashBytes = <usize>cap << 3;
+  const prefixBytes = <usize>(cap + 1) << 2;
+  wordHashes = wordHashes ? heap.realloc(wordHashes, hashBytes) : heap.alloc(hashBytes);
+  charsBefore = charsBefore ? heap.realloc(charsBefore, prefixBytes) : heap.alloc(prefixBytes);
   wordCapacity = cap;
 }
 
-/**
- * Empties the table, sized for `n` distinct keys at most. Slots carry the generation that
- * filled them, so emptying is a counter bump rather than a memory fill.
- */
-function resetTable(n: i32): void {
-  let cap: u32 = 64;
-  while (cap < <u32>n * 2) cap <<= 1;
-  if (cap > tableCapacity) {
-    if (tableKeys) {
-      heap.free(tableKeys);
-      heap.free(tableCounts);
-      heap.free(tableGens);
-    }
-    tableKeys = heap.alloc(<usize>cap << 3);
-    tableCounts = heap.alloc(<usize>cap << 2);
-    tableGens = heap.alloc(<usize>cap << 2);
-    memory.fill(tableGens, 0, <usize>cap << 2);
-    tableCapacity = cap;
-    generation = 0;
-  }
-  tableMask = cap - 1;
+function allocateTable(capacity: u32): void {
+  tableKeys = heap.alloc(<usize>capacity << 3);
+  tableCounts = heap.alloc(<usize>capacity << 2);
+  tableGens = heap.alloc(<usize>capacity << 2);
+  memory.fill(tableGens, 0, <usize>capacity << 2);
+  tableCapacity = capacity;
+  tableMask = capacity - 1;
+}
+
+/** Empties the table: a generation bump rather than a memory fill. */
+function resetTable(): void {
+  if (tableCapacity == 0) allocateTable(1024);
+  tableSize = 0;
   generation++;
   if (generation == 0) {
     memory.fill(tableGens, 0, <usize>tableCapacity << 2);
     generation = 1;
   }
+}
+
+/** Doubles the table, keeping the current generation's entries. */
+function growTable(): void {
+  const oldKeys = tableKeys;
+  const oldCounts = tableCounts;
+  const oldGens = tableGens;
+  const oldCapacity = tableCapacity;
+  const oldGeneration = generation;
+  allocateTable(oldCapacity * 2);
+  generation = 1;
+  for (let i: u32 = 0; i < oldCapacity; i++) {
+    if (load<u32>(oldGens + (<usize>i << 2)) != oldGeneration) continue;
+    const key = load<u64>(oldKeys + (<usize>i << 3));
+    let j = <u32>key & tableMask;
+    while (load<u32>(tableGens + (<usize>j << 2)) == generation) j = (j + 1) & tableMask;
+    store<u32>(tableGens + (<usize>j << 2), generation);
+    store<u64>(tableKeys + (<usize>j << 3), key);
+    store<u32>(tableCounts + (<usize>j << 2), load<u32>(oldCounts + (<usize>i << 2)));
+  }
+  heap.free(oldKeys);
+  heap.free(oldCounts);
+  heap.free(oldGens);
 }
 
 /** Counts `key`; returns its count after this occurrence. Keys must have random low bits. */
@@ -158,6 +166,7 @@ function tableBump(key: u64): u32 {
       store<u32>(genAt, generation);
       store<u64>(tableKeys + (<usize>i << 3), key);
       store<u32>(countAt, 1);
+      if (++tableSize * 2 > tableCapacity) growTable();
       return 1;
     }
     if (load<u64>(tableKeys + (<usize>i << 3)) == key) {
@@ -174,28 +183,29 @@ function isSpace(b: u32): bool {
   return b == 0x20 || (b >= 0x09 && b <= 0x0d);
 }
 
-// Hash of the n words from `first` (n = 2..10), from the table filled by `hashAllNgrams`.
+// N-gram hashes roll along the words: H(i) = sum over k < n of w[i+k] * ROLL^(n-1-k) (mod 2^64).
+const ROLL: u64 = 0x9e3779b97f4a7c15;
+
 @inline
-function ngramHash(first: i32, n: i32, words: i32): u64 {
-  return load<u64>(gramHashes + ((<usize>(n - 2) * <usize>words + <usize>first) << 3));
+function wordAt(i: i32): u64 {
+  return load<u64>(wordHashes + (<usize>i << 3));
+}
+
+function gramAt(first: i32, n: i32): u64 {
+  let h: u64 = 0;
+  for (let k = 0; k < n; k++) h = h * ROLL + wordAt(first + k);
+  return h;
+}
+
+/** Table key of a rolling hash: spreads the high bits into the low ones the table indexes by. */
+@inline
+function gramKey(h: u64): u64 {
+  return h ^ (h >> 29) ^ (h >> 47);
 }
 
 @inline
 function ngramChars(first: i32, n: i32): f64 {
   return <f64>(load<i32>(charsBefore + (<usize>(first + n) << 2)) - load<i32>(charsBefore + (<usize>first << 2)));
-}
-
-// One sweep for all n: the n-gram hash at i extends the (n-1)-gram hash at i by one word.
-function hashAllNgrams(words: i32): void {
-  for (let i = 0; i < words; i++) {
-    let h: u64 = FNV_OFFSET;
-    const last = min(MAX_N, words - i);
-    h = (h ^ load<u64>(wordHashes + (<usize>i << 3))) * FNV_PRIME;
-    for (let n = 2; n <= last; n++) {
-      h = (h ^ load<u64>(wordHashes + (<usize>(i + n - 1) << 3))) * FNV_PRIME;
-      store<u64>(gramHashes + ((<usize>(n - 2) * <usize>words + <usize>i) << 3), h ^ (h >> 29));
-    }
-  }
 }
 
 // Decodes the code point starting at `p` (input is valid UTF-8).
@@ -220,9 +230,9 @@ function isWideSymbol(c: u32): bool {
 export function qualityStats(p: usize, len: i32): void {
   for (let i = 0; i < STATS_COUNT; i++) unchecked((stats[i] = 0));
   const end = p + <usize>len;
-  ensureWords(len / 2 + 1);
+  if (wordCapacity == 0) growWords();
   store<i32>(charsBefore, 0);
-  resetTable(len / 2 + 1); // for line hashes: no more non-empty lines than words
+  resetTable(); // line hashes
   let chars: i32 = 0;
   let nonspace: i32 = 0;
   let digits: i32 = 0;
@@ -253,6 +263,7 @@ export function qualityStats(p: usize, len: i32): void {
     if (isSpace(b)) {
       if (wordLen > 0) {
         const wh = avalanche(h);
+        if (words == wordCapacity) growWords();
         store<u64>(wordHashes + (<usize>words << 3), wh);
         store<i32>(charsBefore + (<usize>(words + 1) << 2), load<i32>(charsBefore + (<usize>words << 2)) + wordLen);
         words++;
@@ -352,31 +363,41 @@ function endsWithEllipsis(s: usize, e: usize): bool {
 // (count x its characters, when it occurs more than once), and characters in n-grams (n = 5..10)
 // that repeat an earlier one, stepping past each repeat so no word is counted twice.
 function ngramStats(words: i32): void {
-  hashAllNgrams(words);
   for (let n = 2; n <= 4; n++) {
     if (words < n) break;
-    resetTable(words);
+    resetTable();
+    let top: u64 = 1; // ROLL^(n-1): weight of the word that leaves the window
+    for (let k = 1; k < n; k++) top *= ROLL;
+    let h = gramAt(0, n);
     let bestCount: u32 = 1;
     let bestFirst: i32 = -1;
     for (let i = 0; i + n <= words; i++) {
-      const c = tableBump(ngramHash(i, n, words));
+      const c = tableBump(gramKey(h));
       if (c > bestCount) {
         bestCount = c;
         bestFirst = i;
       }
+      if (i + n < words) h = (h - wordAt(i) * top) * ROLL + wordAt(i + n);
     }
     if (bestFirst >= 0) unchecked((stats[S_TOP_NGRAM + n - 2] = <f64>bestCount * ngramChars(bestFirst, n)));
   }
   for (let n = 5; n <= 10; n++) {
     if (words < n) break;
-    resetTable(words);
+    resetTable();
+    let top: u64 = 1;
+    for (let k = 1; k < n; k++) top *= ROLL;
     let repeated: f64 = 0;
     let i = 0;
+    let h = gramAt(0, n);
     while (i + n <= words) {
-      if (tableBump(ngramHash(i, n, words)) > 1) {
+      if (tableBump(gramKey(h)) > 1) {
         repeated += ngramChars(i, n);
         i += n;
-      } else i++;
+        if (i + n <= words) h = gramAt(i, n);
+      } else {
+        if (i + n < words) h = (h - wordAt(i) * top) * ROLL + wordAt(i + n);
+        i++;
+      }
     }
     unchecked((stats[S_DUP_NGRAM + n - 5] = repeated));
   }

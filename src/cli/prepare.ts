@@ -98,7 +98,7 @@ export function registerPrepare(program: Command): void {
     .option('--min-words <n>', `drop documents with fewer words (default ${GOPHER_RULES.minWords})`)
     .option('--invalid-utf8 <mode>', 'error (stop at the first bad byte) or replace (with U+FFFD, counted)', 'error')
     .option('--shard-tokens <n>', 'tokens per shard file', String(1 << 24))
-    .option('--max-document-bytes <n>', 'largest document accepted', String(64 << 20))
+    .option('--max-document-bytes <n>', 'largest document accepted (a guard against input that is not split into documents)', String(16 << 20))
     .action(async (flags: PrepareFlags) => {
       if (!['NFC', 'NFKC', 'none'].includes(flags.normalize)) throw new InputError(`--normalize must be NFC, NFKC or none, got ${flags.normalize}`);
       if (!['error', 'replace'].includes(flags.invalidUtf8)) throw new InputError(`--invalid-utf8 must be error or replace, got ${flags.invalidUtf8}`);

@@ -123,7 +123,7 @@ export class DocumentSplitter {
   private readonly source: string;
 
   constructor(private readonly options: SplitOptions) {
-    this.maxBytes = options.maxDocumentBytes ?? 64 << 20;
+    this.maxBytes = options.maxDocumentBytes ?? 16 << 20;
     this.field = options.textField ?? 'text';
     this.source = options.source ?? 'input';
   }

@@ -86,6 +86,8 @@ test('quality measures match an independent implementation of the Gopher definit
     'Buy now! Buy now! Buy now! limited offer, limited offer\nBuy now! Buy now!\n  limited offer,   LIMITED offer \nclick here\nbuy NOW! buy now!',
     'Ünïcödé wörds ärë cöüntëd äs öne chäräcter each, and words like naïve café résumé repeat: naïve café résumé naïve café résumé.',
     'a b c d e f g h i j k l m n o p q r s t u v w x y z a b c d e f g h i j k l m n o p q r s t u v w x y z',
+    // Long enough for the scratch arrays and the table to grow: 6000 words, some runs repeated.
+    Array.from({ length: 6000 }, (_, i) => `w${(i * 7919) % (i % 500 < 50 ? 37 : 4001)}` + (i % 9 === 8 ? '\n' : ' ')).join(''),
   ];
   for (const text of texts) {
     cleaner.cleanInto(text, buf);
