@@ -7,6 +7,7 @@ import { Var } from '../tensor/autograd.js';
 import { Gpt } from '../models/gpt.js';
 import type { GptConfig } from '../models/config.js';
 import { loadLatestCheckpoint } from '../train/checkpoint.js';
+import { applyOverrides } from '../train/config.js';
 import { tokenizerFromFile } from '../train/data.js';
 import { sampleText } from '../train/generate.js';
 import { Trainer } from '../train/trainer.js';
@@ -69,10 +70,14 @@ export function registerGenerate(program: Command): void {
     .action(async (o: { checkpoint: string; data?: string; batches?: string }) => {
       const gpu = await Gpu.create();
       const { ck, weights } = await loadRun(gpu, o.checkpoint);
-      const cfg = JSON.parse(ck.metadata.train_config);
-      if (o.batches) cfg.evalBatches = num('batches', o.batches, cfg.evalBatches);
+      const batches = o.batches === undefined ? undefined : num('batches', o.batches, 0);
+      const cfg = applyOverrides(JSON.parse(ck.metadata.train_config), { evalBatches: batches }, 'flags');
       const data = await trainingData(o.data ?? (ck.metadata.data || undefined));
-      const trainer = new Trainer(gpu, cfg, JSON.parse(ck.metadata.model_config), data, null);
+      const modelConfig = JSON.parse(ck.metadata.model_config) as GptConfig;
+      if (data.vocabSize > modelConfig.vocabSize) {
+        throw new InputError(`the data's vocabulary (${data.vocabSize} tokens) is larger than the model's (${modelConfig.vocabSize}); evaluate on data made with the run's tokenizer`);
+      }
+      const trainer = new Trainer(gpu, cfg, modelConfig, data, null);
       await trainer.init(false);
       for (const [name, v] of trainer.params) {
         const src = weights.get(name)!.value;

@@ -131,6 +131,25 @@ describe('train, resume, generate and eval on a shard directory', () => {
     expect(result.step).toBe(6);
     expect(result.val_loss).toBeCloseTo(last.val_loss, 5);
     expect(result.val_ppl).toBeCloseTo(Math.exp(last.val_loss), 3);
+    const bad = await webtrain('eval', '--checkpoint', run, '--batches', '0');
+    expect(bad.code).not.toBe(0);
+    expect(ownLines(bad.stderr)).toEqual([expect.stringMatching(/^webtrain: flags: 'evalBatches' must be an integer in \[1, /)]);
+  });
+
+  test('generate and eval on a directory that is not a finished run say what is missing', async () => {
+    const empty = await mkdtemp(join(work, 'empty-'));
+    const noTokenizer = await webtrain('generate', '--checkpoint', empty, '--prompt', 'The');
+    expect(noTokenizer.code).not.toBe(0);
+    expect(ownLines(noTokenizer.stderr)).toEqual([`webtrain: ${empty} has no tokenizer.json; was it made by webtrain train?`]);
+    const noCheckpoint = await webtrain('eval', '--checkpoint', empty);
+    expect(ownLines(noCheckpoint.stderr)).toEqual([`webtrain: no checkpoint (ckpt-*.safetensors) in ${empty}; train first with --out ${empty}`]);
+    await writeFile(join(empty, 'tokenizer.json'), await readFile(join(run, 'tokenizer.json')));
+    await writeFile(join(empty, 'ckpt-00000002.safetensors'), 'not a checkpoint');
+    const corrupt = await webtrain('generate', '--checkpoint', empty, '--prompt', 'The');
+    expect(corrupt.code).not.toBe(0);
+    const lines = ownLines(corrupt.stderr);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^webtrain: no readable checkpoint in .*ckpt-00000002\.safetensors.*(truncated|corrupt)/);
   });
 });
 
