@@ -111,8 +111,11 @@ describe('GPT-2 vocabulary', () => {
     expect(gpt2.decode([50256])).toBe('<|endoftext|>');
   });
 
-  test('decode rejects ids outside the vocabulary', () => {
+  test('decode rejects ids outside the vocabulary; a disposed tokenizer says so', async () => {
     expect(() => gpt2.decode([1, 50257])).toThrow(InputError);
+    const other = await tokenizerFromGpt2Files(encoderJson, vocabBpe);
+    other.dispose();
+    expect(() => other.encode('x')).toThrow(/disposed/);
   });
 
   test('tokenizer.json round trip, and Hugging Face tokenizers reads ours with the same ids', async () => {
