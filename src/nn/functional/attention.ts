@@ -1,0 +1,324 @@
+// Fused (flash-style) attention, forward and backward, with one compact mask description for
+// every objective. Kernels: shaders/attention_{common,forward,delta,dkdv,dq}.wgsl.
+import commonWgsl from '../../../shaders/attention_common.wgsl';
+import forwardWgsl from '../../../shaders/attention_forward.wgsl';
+import deltaWgsl from '../../../shaders/attention_delta.wgsl';
+import dkdvWgsl from '../../../shaders/attention_dkdv.wgsl';
+import dqWgsl from '../../../shaders/attention_dq.wgsl';
+import { type Gpu, type Kernel, type Param, f32, i32 } from '../../gpu/device.js';
+import type { Spec } from '../../gpu/specialise.js';
+import { grid1d } from '../../gpu/grid.js';
+import { ShapeError } from '../../errors.js';
+import { floatSpec, mergeSpecs } from '../../tensor/ops.js';
+import { Tensor } from '../../tensor/tensor.js';
+
+const FORWARD: Kernel = { name: 'attention_forward', source: commonWgsl + forwardWgsl };
+const DELTA: Kernel = { name: 'attention_delta', source: deltaWgsl };
+const DKDV: Kernel = { name: 'attention_dkdv', source: commonWgsl + dkdvWgsl };
+const DQ: Kernel = { name: 'attention_dq', source: commonWgsl + dqWgsl };
+
+export const MAX_HEAD_DIM = 128;
+
+/** A per-batch-row (or per-position) u32 array, on the host or already on the GPU (u32/i32, contiguous). */
+export type MaskValues = ArrayLike<number> | Tensor;
+
+/**
+ * Which keys each query may attend. Query i of batch row b may attend key j iff
+ *   j < keyLen[b]  &&  (!causal || j <= i + causalOffset || j < prefixLen[b])  &&  segQ[b,i] == segK[b,j].
+ * How the objectives map onto it:
+ * - causal LM: `{ causal: true }`;  bidirectional (encoder, MLM): `{ causal: false }`;
+ * - prefix LM: `{ causal: true, prefixLen }` (the prefix attends within itself bidirectionally);
+ * - GLM blank infilling: the same, with prefixLen = length of part A (part B is causal and sees all of A);
+ * - padding: `keyLen` (with or without causal);
+ * - encoder-decoder cross-attention: `{ causal: false, keyLen }` with Tq != Tk;
+ * - packed sequences: `segments` (ids per position), usually with causal.
+ */
+export interface AttentionMaskOptions {
+  causal: boolean;
+  /** Query i sits at key position i + causalOffset; default Tk - Tq (the queries are the last Tq positions). */
+  causalOffset?: number;
+  /** [B]: keys below prefixLen[b] are visible to every query of row b. Only meaningful with causal. */
+  prefixLen?: MaskValues;
+  /** [B]: keys at or past keyLen[b] are padding, visible to no query. Default: all Tk keys. */
+  keyLen?: MaskValues;
+  /** Segment ids, q [B, Tq] and k [B, Tk] (flattened; k defaults to q for self-attention). */
+  segments?: { q: MaskValues; k?: MaskValues };
+}
+
+/**
+ * A mask ready for the kernels. Masks with per-row data hold a small u32 tensor
+ * (prefix_len [B], key_len [B], then segment ids; see shaders/attention_common.wgsl):
+ * build one per batch, share it between all layers' forward and backward, then dispose() it.
+ */
+export class AttentionMask {
+  private constructor(
+    readonly causal: boolean,
+    readonly causalOffset: number | undefined,
+    /** Batch size the per-row data is for (null: none, any batch). */
+    readonly batch: number | null,
+    /** Query and key lengths the segment ids are for (null: no segments). */
+    readonly segmentLengths: { tq: number; tk: number } | null,
+    private words: Tensor | null,
+  ) {}
+
+  static causal(causalOffset?: number): AttentionMask {
+    return new AttentionMask(true, checkOffset(causalOffset), null, null, null);
+  }
+
+  static bidirectional(): AttentionMask {
+    return new AttentionMask(false, undefined, null, null, null);
+  }
+
+  /** A mask with per-row lengths and/or segment ids for a batch of `batch` rows (uploaded once). */
+  static create(gpu: Gpu, batch: number, opts: AttentionMaskOptions): AttentionMask {
+    if (!Number.isInteger(batch) || batch < 1) throw new ShapeError(`attention mask batch must be a positive integer, got ${batch}`);
+    const offset = checkOffset(opts.causalOffset);
+    if (opts.causalOffset !== undefined && !opts.causal) throw new ShapeError('causalOffset needs causal: true');
+    if (opts.prefixLen !== undefined && !opts.causal) {
+      throw new ShapeError('prefixLen only changes a causal mask (without causal every key is visible); set causal: true');
+    }
+    if (opts.prefixLen === undefined && opts.keyLen === undefined && !opts.segments) {
+      return new AttentionMask(opts.causal, offset, null, null, null);
+    }
+    const segQ = opts.segments?.q;
+    const segK = opts.segments?.k ?? segQ;
+    const tq = segQ === undefined ? 0 : valueCount(segQ) / batch;
+    const tk = segK === undefined ? 0 : valueCount(segK) / batch;
+    if (!Number.isInteger(tq) || !Number.isInteger(tk)) {
+      throw new ShapeError(`segment ids must hold batch x length values (batch ${batch}), got ${valueCount(segQ!)} and ${valueCount(segK!)}`);
+    }
+    const parts: [MaskValues | undefined, number, string, number][] = [
+      [opts.prefixLen, batch, 'prefixLen', 0],
+      [opts.keyLen, batch, 'keyLen', 0xffffffff], // the kernels clamp key_len to Tk
+      [segQ, batch * tq, 'segments.q', 0],
+      [segK, batch * tk, 'segments.k', 0],
+    ];
+    const host = new Uint32Array(2 * batch + batch * (tq + tk));
+    const onGpu: [Tensor, number][] = [];
+    let at = 0;
+    for (const [values, count, name, fill] of parts) {
+      if (values === undefined) {
+        host.fill(fill, at, at + count);
+      } else if (values instanceof Tensor) {
+        if ((values.dtype !== 'u32' && values.dtype !== 'i32') || !values.isContiguous || values.size !== count) {
+          throw new ShapeError(`mask ${name} must be a contiguous u32 tensor of ${count} values, got ${values.dtype} [${values.shape}]`);
+        }
+        onGpu.push([values, at]);
+      } else {
+        if (values.length !== count) throw new ShapeError(`mask ${name} must hold ${count} values, got ${values.length}`);
+        for (let i = 0; i < count; i++) {
+          const x = values[i];
+          if (!Number.isInteger(x) || x < 0 || x > 0xffffffff) throw new ShapeError(`mask ${name}[${i}] = ${x} is not a non-negative integer`);
+          host[at + i] = x;
+        }
+      }
+      at += count;
+    }
+    const words = Tensor.from(gpu, host, [host.length], 'u32');
+    for (const [t, wordAt] of onGpu) gpu.copy(t.buffer, t.offset * 4, words.buffer, wordAt * 4, t.size * 4);
+    return new AttentionMask(opts.causal, offset, batch, segQ === undefined ? null : { tq, tk }, words);
+  }
+
+  /** Kernel flags, and the buffer to bind as mask_words (any buffer when the mask has no per-row data). */
+  binding(fallback: GPUBuffer): { flags: string[]; buffer: GPUBuffer } {
+    const flags = [...(this.causal ? ['CAUSAL'] : []), ...(this.words ? ['ROW_LENGTHS'] : []), ...(this.segmentLengths ? ['SEGMENTS'] : [])];
+    return { flags, buffer: this.words?.buffer ?? fallback };
+  }
+
+  dispose(): void {
+    this.words?.dispose();
+  }
+}
+
+function checkOffset(offset: number | undefined): number | undefined {
+  if (offset !== undefined && (!Number.isInteger(offset) || Math.abs(offset) > 2 ** 30)) {
+    throw new ShapeError(`causalOffset must be an integer, got ${offset}`);
+  }
+  return offset;
+}
+
+function valueCount(v: MaskValues): number {
+  return v instanceof Tensor ? v.size : v.length;
+}
+
+// ---- tiles --------------------------------------------------------------------------------
+
+/** A workgroup's tiling: RG x NX threads, RG*TM rows owned, tiles of N streamed rows (a multiple of NX). */
+export interface AttentionTiles { rg: number; tm: number; nx: number; n: number }
+
+/** Preferred first; the first whose workgroup memory fits the adapter is used. */
+const CANDIDATES: AttentionTiles[] = [
+  { rg: 16, tm: 4, nx: 8, n: 32 },
+  { rg: 8, tm: 4, nx: 8, n: 32 },
+  { rg: 8, tm: 4, nx: 8, n: 16 },
+  { rg: 8, tm: 2, nx: 4, n: 16 },
+  { rg: 4, tm: 2, nx: 4, n: 8 },
+];
+
+type Pass = 'forward' | 'dkdv' | 'dq';
+
+/** Workgroup memory bytes of one pass's tiles (mirrors the var<workgroup> declarations). */
+export function sharedBytes(pass: Pass, t: AttentionTiles, headDim: number, dtype: 'f32' | 'f16'): number {
+  const vec4 = dtype === 'f16' ? 8 : 16;
+  const d4 = Math.ceil(headDim / 4);
+  const own = t.rg * t.tm;
+  switch (pass) {
+    case 'forward': return own * d4 * vec4 + t.n * (d4 + 1) * vec4 + own * t.n * 4 + own * t.nx * 4;
+    case 'dkdv': return 2 * own * d4 * vec4 + 2 * t.n * (d4 + 1) * vec4 + 2 * own * t.n * 4 + t.n * 8;
+    case 'dq': return 2 * own * d4 * vec4 + 2 * t.n * (d4 + 1) * vec4 + own * t.n * 4;
+  }
+}
+
+function chooseTiles(gpu: Gpu, pass: Pass, headDim: number, dtype: 'f32' | 'f16'): AttentionTiles {
+  const limit = gpu.caps.limits.maxComputeWorkgroupStorageSize;
+  const fit = CANDIDATES.find((t) => sharedBytes(pass, t, headDim, dtype) <= limit);
+  if (!fit) throw new ShapeError(`attention with head dim ${headDim} (${dtype}) needs more workgroup memory than this adapter's ${limit} bytes`);
+  return fit;
+}
+
+function checkTiles(gpu: Gpu, pass: Pass, t: AttentionTiles, headDim: number, dtype: 'f32' | 'f16'): void {
+  const ok = [t.rg, t.tm, t.nx, t.n].every((x) => Number.isInteger(x) && x > 0) && t.n % t.nx === 0 &&
+    t.rg * t.nx <= gpu.caps.limits.maxComputeInvocationsPerWorkgroup &&
+    sharedBytes(pass, t, headDim, dtype) <= gpu.caps.limits.maxComputeWorkgroupStorageSize;
+  if (!ok) throw new ShapeError(`attention tiles ${JSON.stringify(t)} do not fit ${pass} with head dim ${headDim} on this adapter`);
+}
+
+// ---- validation -----------------------------------------------------------------------------
+
+interface Dims { b: number; h: number; tq: number; tk: number; d: number; dtype: 'f32' | 'f16' }
+
+function requireRank4(x: Tensor, name: string, want: string): void {
+  if (x.rank !== 4) throw new ShapeError(`attention ${name} must be ${want}, got [${x.shape}]`);
+  if (x.strides[3] !== 1 && x.shape[3] > 1) {
+    throw new ShapeError(`attention ${name} must have a contiguous last (head) dimension; call contiguous() first`);
+  }
+}
+
+function checkInputs(q: Tensor, k: Tensor, v: Tensor): Dims {
+  requireRank4(q, 'q', '[B, H, Tq, D]');
+  requireRank4(k, 'k', '[B, H, Tk, D]');
+  requireRank4(v, 'v', '[B, H, Tk, D]');
+  const [b, h, tq, d] = q.shape;
+  const tk = k.shape[2];
+  if (q.dtype !== 'f32' && q.dtype !== 'f16') throw new ShapeError(`attention takes f32 or f16 q, k, v, got ${q.dtype}; cast() it first`);
+  if (k.dtype !== q.dtype || v.dtype !== q.dtype) throw new ShapeError(`attention q, k, v must share a dtype, got ${q.dtype}, ${k.dtype}, ${v.dtype}`);
+  if (k.shape[0] !== b || k.shape[1] !== h || k.shape[3] !== d) {
+    throw new ShapeError(`attention k must be [${b}, ${h}, Tk, ${d}] to match q [${q.shape}], got [${k.shape}]`);
+  }
+  if (v.shape.some((x, i) => x !== k.shape[i])) throw new ShapeError(`attention v must have k's shape [${k.shape}], got [${v.shape}]`);
+  if (d < 1 || d > MAX_HEAD_DIM) throw new ShapeError(`attention head dim must be 1..${MAX_HEAD_DIM}, got ${d}`);
+  return { b, h, tq, tk, d, dtype: q.dtype };
+}
+
+function checkMask(mask: AttentionMask, x: Dims): void {
+  if (mask.batch !== null && mask.batch !== x.b) {
+    throw new ShapeError(`attention mask was built for batch ${mask.batch}, but the input has batch ${x.b}`);
+  }
+  const s = mask.segmentLengths;
+  if (s && (s.tq !== x.tq || s.tk !== x.tk)) {
+    throw new ShapeError(`attention mask segment ids are for Tq=${s.tq}, Tk=${s.tk}, but the input has Tq=${x.tq}, Tk=${x.tk}`);
+  }
+}
+
+function requireLike(x: Tensor, name: string, shape: readonly number[], dtype: string): void {
+  if (x.dtype !== dtype || x.rank !== shape.length || x.shape.some((d, i) => d !== shape[i])) {
+    throw new ShapeError(`attention ${name} must be ${dtype} [${shape}], got ${x.dtype} [${x.shape}]`);
+  }
+}
+
+// ---- dispatch ----------------------------------------------------------------------------
+
+/** (offset, stride_b, stride_h, stride_t) of a [B, H, T, D] view. */
+function layout(x: Tensor): number[] {
+  return [x.offset, x.strides[0], x.strides[1], x.strides[2]];
+}
+
+function params(x: Dims, mask: AttentionMask, scale: number, q: Tensor, k: Tensor, v: Tensor, dO?: Tensor): Param[] {
+  const offset = mask.causalOffset ?? x.tk - x.tq;
+  return [x.h, x.tq, x.tk, x.b, f32(scale), i32(offset), f32(-Infinity), 0,
+    ...layout(q), ...layout(k), ...layout(v), ...(dO ? layout(dO) : [0, 0, 0, 0])];
+}
+
+function spec(x: Dims, flags: string[], tiles: AttentionTiles, streamed: 'BN' | 'BNK' | 'BMQ'): Spec {
+  return mergeSpecs(floatSpec(x.dtype), {
+    const: { D: x.d, RG: tiles.rg, TM: tiles.tm, NX: tiles.nx, [streamed]: tiles.n },
+    flags,
+  });
+}
+
+function resolveScale(scale: number | undefined, d: number): number {
+  const s = scale ?? 1 / Math.sqrt(d);
+  if (!Number.isFinite(s)) throw new ShapeError(`attention scale must be a finite number, got ${scale}`);
+  return s;
+}
+
+/**
+ * o = softmax(scale * q k^T + mask) v, without materialising the Tq x Tk scores.
+ * q [B, H, Tq, D], k and v [B, H, Tk, D] (f32 or f16; views with a contiguous last dimension are fine).
+ * Returns o [B, H, Tq, D] and lse [B, H, Tq] (f32 row log-sum-exp, -inf for a row that may attend
+ * nothing, whose o is 0) to pass to attentionBackward. Scale defaults to 1/sqrt(D).
+ */
+export function attentionForward(q: Tensor, k: Tensor, v: Tensor, mask: AttentionMask, scale?: number): { o: Tensor; lse: Tensor } {
+  return attentionForwardTiled(q, k, v, mask, scale);
+}
+
+/** attentionForward with an explicit tiling (tests and benchmarks compare tilings). */
+export function attentionForwardTiled(q: Tensor, k: Tensor, v: Tensor, mask: AttentionMask, scale?: number, tiles?: AttentionTiles): { o: Tensor; lse: Tensor } {
+  const x = checkInputs(q, k, v);
+  checkMask(mask, x);
+  const s = resolveScale(scale, x.d);
+  const gpu = q.gpu;
+  const t = tiles ?? chooseTiles(gpu, 'forward', x.d, x.dtype);
+  checkTiles(gpu, 'forward', t, x.d, x.dtype);
+  const o = Tensor.empty(gpu, [x.b, x.h, x.tq, x.d], x.dtype);
+  const lse = Tensor.empty(gpu, [x.b, x.h, x.tq], 'f32');
+  const m = mask.binding(q.buffer);
+  gpu.dispatch(FORWARD, spec(x, m.flags, t, 'BN'), [q.buffer, k.buffer, v.buffer, o.buffer, lse.buffer, m.buffer],
+    params(x, mask, s, q, k, v), [Math.ceil(x.tq / (t.rg * t.tm)), x.h, x.b]);
+  return { o, lse };
+}
+
+/**
+ * Gradients of attentionForward: given dO (the gradient of o) and the forward's o and lse,
+ * returns dq, dk, dv (contiguous, the dtype of q). Deterministic: no atomics.
+ */
+export function attentionBackward(dO: Tensor, q: Tensor, k: Tensor, v: Tensor, o: Tensor, lse: Tensor,
+  mask: AttentionMask, scale?: number): { dq: Tensor; dk: Tensor; dv: Tensor } {
+  return attentionBackwardTiled(dO, q, k, v, o, lse, mask, scale);
+}
+
+/** attentionBackward with explicit tilings for the dk/dv and dq passes. */
+export function attentionBackwardTiled(dO: Tensor, q: Tensor, k: Tensor, v: Tensor, o: Tensor, lse: Tensor,
+  mask: AttentionMask, scale?: number, tiles?: { dkdv: AttentionTiles; dq: AttentionTiles }): { dq: Tensor; dk: Tensor; dv: Tensor } {
+  const x = checkInputs(q, k, v);
+  checkMask(mask, x);
+  requireRank4(dO, 'dO', '[B, H, Tq, D]');
+  requireRank4(o, 'o', '[B, H, Tq, D]');
+  requireLike(dO, 'dO (the gradient of o)', q.shape, x.dtype);
+  requireLike(o, 'o (the forward output)', q.shape, x.dtype);
+  requireLike(lse, 'lse (the forward log-sum-exp)', [x.b, x.h, x.tq], 'f32');
+  if (!lse.isContiguous) throw new ShapeError('attention lse must be contiguous, as attentionForward returns it');
+  const s = resolveScale(scale, x.d);
+  const gpu = q.gpu;
+  const tKV = tiles?.dkdv ?? chooseTiles(gpu, 'dkdv', x.d, x.dtype);
+  const tQ = tiles?.dq ?? chooseTiles(gpu, 'dq', x.d, x.dtype);
+  checkTiles(gpu, 'dkdv', tKV, x.d, x.dtype);
+  checkTiles(gpu, 'dq', tQ, x.d, x.dtype);
+
+  const rows = x.b * x.h * x.tq;
+  const stats = Tensor.empty(gpu, [x.b, x.h, x.tq, 2], 'f32');
+  gpu.dispatch(DELTA, mergeSpecs(floatSpec(x.dtype), { const: { D: x.d } }), [dO.buffer, o.buffer, lse.buffer, stats.buffer],
+    [rows, x.h, x.tq, 0, ...layout(dO), ...layout(o)], grid1d(rows, 64));
+
+  const dq = Tensor.empty(gpu, q.shape, x.dtype);
+  const dk = Tensor.empty(gpu, k.shape, x.dtype);
+  const dv = Tensor.empty(gpu, v.shape, x.dtype);
+  const m = mask.binding(q.buffer);
+  const p = params(x, mask, s, q, k, v, dO);
+  gpu.dispatch(DKDV, spec(x, m.flags, tKV, 'BMQ'), [q.buffer, k.buffer, v.buffer, dO.buffer, stats.buffer, dk.buffer, dv.buffer, m.buffer],
+    p, [Math.ceil(x.tk / (tKV.rg * tKV.tm)), x.h, x.b]);
+  gpu.dispatch(DQ, spec(x, m.flags, tQ, 'BNK'), [q.buffer, k.buffer, v.buffer, dO.buffer, stats.buffer, dq.buffer, m.buffer],
+    p, [Math.ceil(x.tq / (tQ.rg * tQ.tm)), x.h, x.b]);
+  stats.dispose();
+  return { dq, dk, dv };
+}

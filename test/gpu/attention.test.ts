@@ -1,0 +1,249 @@
+import { testGpu, randn } from '../helpers/gpu.js';
+import { held, finiteDifferenceError, dot, type FloatDtype } from './nn-gradcheck.js';
+import { Tensor } from '../../src/tensor/tensor.js';
+import { ShapeError } from '../../src/errors.js';
+import {
+  AttentionMask, type AttentionMaskOptions, type AttentionTiles,
+  attentionForward, attentionBackward, attentionForwardTiled, attentionBackwardTiled,
+} from '../../src/nn/functional/attention.js';
+
+const gpu = await testGpu();
+const dtypes: FloatDtype[] = gpu.caps.f16 ? ['f32', 'f16'] : ['f32'];
+
+// ---- f64 reference: materialised scores and softmax ---------------------------------------
+
+interface Case { b: number; h: number; tq: number; tk: number; d: number }
+/** Query i of batch row b may attend key j (the rule of AttentionMaskOptions, written out plainly). */
+type Allowed = (b: number, i: number, j: number) => boolean;
+
+function allowedBy(c: Case, m: AttentionMaskOptions): Allowed {
+  const arr = (x: unknown) => x as ArrayLike<number>;
+  const offset = m.causalOffset ?? c.tk - c.tq;
+  return (b, i, j) => {
+    if (m.keyLen && j >= arr(m.keyLen)[b]) return false;
+    if (m.causal && !(j <= i + offset || (m.prefixLen !== undefined && j < arr(m.prefixLen)[b]))) return false;
+    if (m.segments) {
+      const sq = arr(m.segments.q), sk = arr(m.segments.k ?? m.segments.q);
+      if (sq[b * c.tq + i] !== sk[b * c.tk + j]) return false;
+    }
+    return true;
+  };
+}
+
+/** Forward and analytic backward in f64 on contiguous [B, H, T, D] arrays. */
+function reference(c: Case, allowed: Allowed, scale: number, q: Float64Array, k: Float64Array, v: Float64Array, dO: Float64Array) {
+  const { b: B, h: H, tq: Tq, tk: Tk, d: D } = c;
+  const o = new Float64Array(B * H * Tq * D), lse = new Float64Array(B * H * Tq);
+  const dq = new Float64Array(q.length), dk = new Float64Array(k.length), dv = new Float64Array(v.length);
+  for (let b = 0; b < B; b++) for (let h = 0; h < H; h++) {
+    const qb = (b * H + h) * Tq, kb = (b * H + h) * Tk;
+    for (let i = 0; i < Tq; i++) {
+      const s = new Float64Array(Tk).fill(-Infinity);
+      for (let j = 0; j < Tk; j++) {
+        if (!allowed(b, i, j)) continue;
+        let acc = 0;
+        for (let x = 0; x < D; x++) acc += q[(qb + i) * D + x] * k[(kb + j) * D + x];
+        s[j] = acc * scale;
+      }
+      const mx = Math.max(...s);
+      if (mx === -Infinity) { lse[qb + i] = -Infinity; continue; }
+      let sum = 0;
+      for (let j = 0; j < Tk; j++) sum += Math.exp(s[j] - mx);
+      lse[qb + i] = mx + Math.log(sum);
+      const p = s.map((sj) => Math.exp(sj - mx) / sum);
+      const row = (qb + i) * D;
+      for (let j = 0; j < Tk; j++) for (let x = 0; x < D; x++) o[row + x] += p[j] * v[(kb + j) * D + x];
+      let delta = 0;
+      for (let x = 0; x < D; x++) delta += dO[row + x] * o[row + x];
+      for (let j = 0; j < Tk; j++) {
+        if (p[j] === 0) continue;
+        let dp = 0;
+        for (let x = 0; x < D; x++) dp += dO[row + x] * v[(kb + j) * D + x];
+        const ds = p[j] * (dp - delta);
+        for (let x = 0; x < D; x++) {
+          dq[row + x] += scale * ds * k[(kb + j) * D + x];
+          dk[(kb + j) * D + x] += scale * ds * q[row + x];
+          dv[(kb + j) * D + x] += p[j] * dO[row + x];
+        }
+      }
+    }
+  }
+  return { o, lse, dq, dk, dv };
+}
+
+/** max |a - b| over max |b| (and 1e-3, for all-zero references): one number per tensor. */
+function normErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  expect(a.length).toBe(b.length);
+  let err = 0, mag = 1e-3;
+  for (let i = 0; i < a.length; i++) {
+    const e = Math.abs(a[i] - b[i]);
+    err = Number.isNaN(e) ? Infinity : Math.max(err, e);
+    mag = Math.max(mag, Math.abs(b[i]));
+  }
+  return err / mag;
+}
+
+const tol = { f32: 2e-5, f16: 6e-3 };
+
+interface RunOpts { scale?: number; tiles?: { forward: AttentionTiles; dkdv: AttentionTiles; dq: AttentionTiles } }
+
+/** Runs forward and backward on the GPU and compares everything with the f64 reference. */
+async function check(c: Case, m: AttentionMaskOptions, dtype: FloatDtype, seed: number, opts: RunOpts = {}) {
+  const q = held(randn(c.b * c.h * c.tq * c.d, seed).map((x) => 2 * x), dtype);
+  const k = held(randn(c.b * c.h * c.tk * c.d, seed + 1).map((x) => 2 * x), dtype);
+  const v = held(randn(c.b * c.h * c.tk * c.d, seed + 2), dtype);
+  const dO = held(randn(c.b * c.h * c.tq * c.d, seed + 3), dtype);
+  const scale = opts.scale ?? 1 / Math.sqrt(c.d);
+  const want = reference(c, allowedBy(c, m), scale, q, k, v, dO);
+
+  const tq = Tensor.from(gpu, q, [c.b, c.h, c.tq, c.d], dtype);
+  const tk = Tensor.from(gpu, k, [c.b, c.h, c.tk, c.d], dtype);
+  const tv = Tensor.from(gpu, v, [c.b, c.h, c.tk, c.d], dtype);
+  const tdo = Tensor.from(gpu, dO, [c.b, c.h, c.tq, c.d], dtype);
+  const mask = AttentionMask.create(gpu, c.b, m);
+  const { o, lse } = attentionForwardTiled(tq, tk, tv, mask, opts.scale, opts.tiles?.forward);
+  const g = attentionBackwardTiled(tdo, tq, tk, tv, o, lse, mask, opts.scale, opts.tiles);
+  const got = {
+    o: await o.toArray(), lse: await lse.toArray(), dq: await g.dq.toArray(), dk: await g.dk.toArray(), dv: await g.dv.toArray(),
+  };
+  expect(o.shape).toEqual([c.b, c.h, c.tq, c.d]);
+  expect(lse.shape).toEqual([c.b, c.h, c.tq]);
+  // lse: -inf exactly where the row may attend nothing.
+  want.lse.forEach((x, i) => { if (x === -Infinity) expect(got.lse[i]).toBe(-Infinity); });
+  const finiteLse = (a: ArrayLike<number>) => Array.from(a, (x) => (x === -Infinity ? 0 : x));
+  const t = tol[dtype];
+  expect(normErr(finiteLse(got.lse), finiteLse(want.lse)), 'lse').toBeLessThan(t);
+  expect(normErr(got.o, want.o), 'o').toBeLessThan(t);
+  expect(normErr(got.dq, want.dq), 'dq').toBeLessThan(2 * t);
+  expect(normErr(got.dk, want.dk), 'dk').toBeLessThan(2 * t);
+  expect(normErr(got.dv, want.dv), 'dv').toBeLessThan(2 * t);
+  [tq, tk, tv, tdo, o, lse, g.dq, g.dk, g.dv].forEach((x) => x.dispose());
+  mask.dispose();
+  return { want, got };
+}
+
+const lengths = (...xs: number[]) => Uint32Array.from(xs);
+
+// ---- every mask kind, on shapes that are not multiples of the tiles --------------------------
+
+const kinds: [string, Case, AttentionMaskOptions][] = [
+  ['causal', { b: 2, h: 3, tq: 33, tk: 33, d: 24 }, { causal: true }],
+  ['bidirectional', { b: 2, h: 3, tq: 17, tk: 17, d: 64 }, { causal: false }],
+  ['prefix LM', { b: 2, h: 3, tq: 33, tk: 33, d: 8 }, { causal: true, prefixLen: lengths(5, 20) }],
+  ['padding (bidirectional)', { b: 2, h: 3, tq: 17, tk: 17, d: 24 }, { causal: false, keyLen: lengths(17, 9) }],
+  ['padding (causal)', { b: 2, h: 3, tq: 17, tk: 17, d: 8 }, { causal: true, keyLen: [12, 17] }],
+  ['GLM blank infilling (part A bidirectional, part B causal, padded)', { b: 2, h: 3, tq: 33, tk: 33, d: 24 },
+    { causal: true, prefixLen: lengths(12, 0), keyLen: lengths(33, 30) }],
+  ['encoder-decoder cross-attention (Tq != Tk, key padding)', { b: 2, h: 3, tq: 17, tk: 29, d: 64 },
+    { causal: false, keyLen: lengths(29, 11) }],
+  ['causal with Tq < Tk (queries are the last positions, as with a KV cache)', { b: 2, h: 3, tq: 5, tk: 21, d: 24 }, { causal: true }],
+  ['packed sequences (segment ids, causal)', { b: 2, h: 3, tq: 33, tk: 33, d: 8 },
+    { causal: true, segments: { q: [...Array(10).fill(0), ...Array(15).fill(1), ...Array(8).fill(2), ...Array(33).fill(7)] } }],
+];
+
+for (const dtype of dtypes) {
+  for (const [name, c, m] of kinds) {
+    test(`${name}: forward and backward match the f64 reference (${dtype})`, async () => {
+      await check(c, m, dtype, c.tq + c.d);
+    });
+  }
+}
+
+test('fully masked rows give o = 0, lse = -inf and zero gradients, never NaN', async () => {
+  // Row 0 has no keys at all; with offset -3 the first 3 queries of row 1 come before every key.
+  const c = { b: 2, h: 3, tq: 17, tk: 17, d: 24 };
+  for (const dtype of dtypes) {
+    const { got } = await check(c, { causal: true, causalOffset: -3, keyLen: lengths(0, 17) }, dtype, 4);
+    for (const name of ['o', 'dq'] as const) {
+      for (let i = 0; i < 3 * 17 * 24; i++) expect(got[name][i]).toBe(0);
+    }
+    for (const name of ['dk', 'dv'] as const) for (let i = 0; i < 3 * 17 * 24; i++) expect(got[name][i]).toBe(0);
+    for (let h = 0; h < 3; h++) for (let i = 0; i < 3; i++) expect(got.lse[(3 + h) * 17 + i]).toBe(-Infinity);
+  }
+});
+
+test('small tiles: many query and key tiles, causal tile skipping, explicit scale', async () => {
+  const tiny = { rg: 2, tm: 2, nx: 2, n: 4 };
+  const odd = { rg: 3, tm: 1, nx: 4, n: 8 };
+  const c = { b: 2, h: 2, tq: 23, tk: 23, d: 24 };
+  await check(c, { causal: true, prefixLen: lengths(6, 0), keyLen: lengths(23, 19) }, 'f32', 9,
+    { scale: 0.3, tiles: { forward: tiny, dkdv: odd, dq: tiny } });
+  await check({ b: 1, h: 2, tq: 9, tk: 30, d: 8 }, { causal: false, keyLen: lengths(25) }, 'f32', 10,
+    { tiles: { forward: odd, dkdv: tiny, dq: odd } });
+});
+
+test('the f64 reference backward agrees with finite differences', () => {
+  const c = { b: 1, h: 2, tq: 5, tk: 6, d: 3 };
+  const allowed = allowedBy(c, { causal: true, prefixLen: [2] });
+  const q = randn(2 * 5 * 3, 1), k = randn(2 * 6 * 3, 2), v = randn(2 * 6 * 3, 3), r = randn(2 * 5 * 3, 4);
+  const g = reference(c, allowed, 0.7, q, k, v, r);
+  expect(finiteDifferenceError((x) => dot(reference(c, allowed, 0.7, x, k, v, r).o, r), q, g.dq)).toBeLessThan(1e-6);
+  expect(finiteDifferenceError((x) => dot(reference(c, allowed, 0.7, q, x, v, r).o, r), k, g.dk)).toBeLessThan(1e-6);
+  expect(finiteDifferenceError((x) => dot(reference(c, allowed, 0.7, q, k, x, r).o, r), v, g.dv)).toBeLessThan(1e-6);
+});
+
+test('strided views (permuted [B, T, H, D] projections, with offsets) give the contiguous result', async () => {
+  const [B, T, H, D] = [2, 11, 3, 8];
+  const bases = [0, 1, 2].map((s) => Tensor.from(gpu, randn(B * (T + 1) * H * D, 21 + s), [B, T + 1, H, D]));
+  // [B, T+1, H, D] -> [B, H, T, D]: strides (.., D, H*D, 1), and an offset for the slice starting at 1.
+  const views = bases.map((x, i) => x.permute([0, 2, 1, 3]).slice(2, i === 0 ? 0 : 1, i === 0 ? T : T + 1));
+  expect(views.some((x) => x.isContiguous || x.offset)).toBe(true);
+  const dense = await Promise.all(views.map(async (x) => Tensor.from(gpu, await x.toArray(), x.shape)));
+  const mask = AttentionMask.causal();
+  const a = attentionForward(views[0], views[1], views[2], mask);
+  const b = attentionForward(dense[0], dense[1], dense[2], mask);
+  expect(Array.from(await a.o.toArray())).toEqual(Array.from(await b.o.toArray()));
+  const dObase = Tensor.from(gpu, randn(B * T * H * D, 22), [B, T, H, D]);
+  const dO = dObase.permute([0, 2, 1, 3]);
+  const dOdense = Tensor.from(gpu, await dO.toArray(), dO.shape);
+  const ga = attentionBackward(dO, views[0], views[1], views[2], a.o, a.lse, mask);
+  const gb = attentionBackward(dOdense, dense[0], dense[1], dense[2], b.o, b.lse, mask);
+  for (const n of ['dq', 'dk', 'dv'] as const) expect(Array.from(await ga[n].toArray())).toEqual(Array.from(await gb[n].toArray()));
+  [...bases, ...views, ...dense, a.o, a.lse, b.o, b.lse, dObase, dO, dOdense, ga.dq, ga.dk, ga.dv, gb.dq, gb.dk, gb.dv].forEach((x) => x.dispose());
+});
+
+test('mask ids and lengths may come from GPU tensors; backward is deterministic', async () => {
+  const c = { b: 2, h: 1, tq: 13, tk: 13, d: 8 };
+  const seg = [...Array(6).fill(3), ...Array(7).fill(4), ...Array(13).fill(1)];
+  const host = AttentionMask.create(gpu, 2, { causal: true, keyLen: [13, 10], segments: { q: seg } });
+  const segT = Tensor.from(gpu, seg, [2, 13], 'u32');
+  const lenT = Tensor.from(gpu, [13, 10], [2], 'u32');
+  const dev = AttentionMask.create(gpu, 2, { causal: true, keyLen: lenT, segments: { q: segT } });
+  const [q, k, v, dO] = [1, 2, 3, 4].map((s) => Tensor.from(gpu, randn(c.b * c.h * c.tq * c.d, s), [c.b, c.h, c.tq, c.d]));
+  const a = attentionForward(q, k, v, host);
+  const b = attentionForward(q, k, v, dev);
+  expect(Array.from(await b.o.toArray())).toEqual(Array.from(await a.o.toArray()));
+  const g1 = attentionBackward(dO, q, k, v, a.o, a.lse, host);
+  const g2 = attentionBackward(dO, q, k, v, a.o, a.lse, host);
+  for (const n of ['dq', 'dk', 'dv'] as const) expect(Array.from(await g2[n].toArray())).toEqual(Array.from(await g1[n].toArray()));
+  [segT, lenT, q, k, v, dO, a.o, a.lse, b.o, b.lse, g1.dq, g1.dk, g1.dv, g2.dq, g2.dk, g2.dv].forEach((x) => x.dispose());
+  host.dispose(); dev.dispose();
+});
+
+test('shape, dtype and mask errors are clear', () => {
+  const q = Tensor.zeros(gpu, [2, 3, 5, 8]);
+  const k = Tensor.zeros(gpu, [2, 3, 7, 8]);
+  const causal = AttentionMask.causal();
+  expect(() => attentionForward(q.reshape([6, 5, 8]), k, k, causal)).toThrow(/q must be \[B, H, Tq, D\]/);
+  expect(() => attentionForward(q, Tensor.zeros(gpu, [2, 3, 7, 4]), k, causal)).toThrow(/k must be \[2, 3, Tk, 8\]/);
+  expect(() => attentionForward(q, k, Tensor.zeros(gpu, [2, 3, 6, 8]), causal)).toThrow(/v must have k's shape/);
+  expect(() => attentionForward(q, k, Tensor.zeros(gpu, [2, 3, 7, 8], 'bf16'), causal)).toThrow(/share a dtype/);
+  expect(() => attentionForward(Tensor.zeros(gpu, [1, 1, 2, 129]), Tensor.zeros(gpu, [1, 1, 2, 129]), Tensor.zeros(gpu, [1, 1, 2, 129]), causal))
+    .toThrow(/head dim must be 1..128/);
+  expect(() => attentionForward(q.transpose(2, 3), k.transpose(2, 3), k.transpose(2, 3), causal)).toThrow(/contiguous last/);
+  expect(() => attentionForward(q, k, k, causal, NaN)).toThrow(ShapeError);
+  expect(() => AttentionMask.create(gpu, 2, { causal: true, keyLen: [3] })).toThrow(/keyLen must hold 2 values/);
+  expect(() => AttentionMask.create(gpu, 2, { causal: false, prefixLen: [1, 2] })).toThrow(/prefixLen only changes a causal mask/);
+  expect(() => AttentionMask.create(gpu, 2, { causal: true, keyLen: [1, -2] })).toThrow(/not a non-negative integer/);
+  expect(() => AttentionMask.create(gpu, 2, { causal: true, segments: { q: [0, 0, 1] } })).toThrow(/segment ids/);
+  const padded = AttentionMask.create(gpu, 3, { causal: false, keyLen: [1, 2, 3] });
+  expect(() => attentionForward(q, k, k, padded)).toThrow(/built for batch 3/);
+  const seg = AttentionMask.create(gpu, 2, { causal: true, segments: { q: Array(10).fill(0) } });
+  expect(() => attentionForward(q, k, k, seg)).toThrow(/segment ids are for Tq=5, Tk=5/);
+  const { o, lse } = attentionForward(q, k, k, causal);
+  expect(() => attentionBackward(o, q, k, k, o, lse.reshape([6, 5]), causal)).toThrow(/lse/);
+  expect(() => attentionBackward(k, q, k, k, o, lse, causal)).toThrow(/dO \(the gradient of o\) must be f32 \[2,3,5,8\]/);
+  expect(() => attentionForwardTiled(q, k, k, causal, undefined, { rg: 2, tm: 2, nx: 3, n: 4 })).toThrow(/do not fit/);
+  [q, k, o, lse].forEach((x) => x.dispose());
+  padded.dispose(); seg.dispose();
+});
