@@ -69,15 +69,17 @@ async function measure(gpu: Gpu, variant: GemmVariant, dtype: DType, n: number, 
   try {
     matmul(a, b, opts);
     await gpu.sync();
-    const t0 = performance.now();
-    matmul(a, b, opts);
-    await gpu.sync();
-    const once = (performance.now() - t0) / 1000;
-    const reps = Math.max(3, Math.min(2000, Math.ceil(0.3 / once)));
-    for (let r = 0; r < reps; r++) matmul(a, b, opts);
-    const t1 = performance.now();
-    await gpu.sync();
-    const seconds = (performance.now() - t1) / 1000 / reps;
+    const timeReps = async (reps: number) => {
+      for (let r = 0; r < reps; r++) matmul(a, b, opts);
+      const t0 = performance.now();
+      await gpu.sync();
+      return (performance.now() - t0) / 1000;
+    };
+    // Grow the batch until submission overhead is negligible, then time about 0.3 s of work.
+    let reps = 1, seconds = await timeReps(1);
+    while (seconds < 0.03 && reps < 4000) seconds = await timeReps((reps = Math.min(4000, reps * 8)));
+    reps = Math.max(reps, Math.min(4000, Math.ceil((reps * 0.3) / seconds)));
+    seconds = (await timeReps(reps)) / reps;
     const got = await c.toArray();
     return { tflops: (2 * n ** 3) / seconds / 1e12, maxRelErr: sampledError(got, av, bv, n, n, n) };
   } finally {
@@ -155,17 +157,16 @@ function printRow(r: Row, json: boolean): void {
   } else {
     const torch = r.torch === undefined ? '' : `${r.torch.toFixed(1).padStart(9)} ${(r.m.tflops / r.torch).toFixed(2).padStart(6)}`;
     console.log(`${(r.variant + (r.tile ? ` ${r.tile}` : '')).padEnd(18)} ${r.dtype.padEnd(5)} ${String(r.n).padStart(6)} ` +
-      `${r.m.tflops.toFixed(2).padStart(9)} ${r.m.maxRelErr.toExponential(1).padStart(9)} ${torch}`);
+      `${r.m.tflops.toPrecision(4).padStart(9)} ${r.m.maxRelErr.toExponential(1).padStart(9)} ${torch}`);
   }
 }
 
 function sweepTiles(gpu: Gpu, variant: GemmVariant): (TiledTile | SubgroupMatrixTile)[] {
   if (variant === 'tiled') {
     return [
-      { bm: 128, bn: 128, bk: 16, tm: 8, tn: 8 }, { bm: 128, bn: 128, bk: 8, tm: 8, tn: 8 },
-      { bm: 128, bn: 64, bk: 16, tm: 8, tn: 4 }, { bm: 64, bn: 128, bk: 16, tm: 4, tn: 8 },
-      { bm: 64, bn: 64, bk: 16, tm: 4, tn: 4 }, { bm: 128, bn: 256, bk: 8, tm: 8, tn: 16 },
-      { bm: 256, bn: 128, bk: 8, tm: 16, tn: 8 },
+      { bm: 128, bn: 128, bk: 8, tm: 8, tn: 8 }, { bm: 128, bn: 128, bk: 16, tm: 8, tn: 8 },
+      { bm: 64, bn: 128, bk: 8, tm: 4, tn: 8 }, { bm: 64, bn: 128, bk: 16, tm: 4, tn: 8 },
+      { bm: 128, bn: 64, bk: 8, tm: 8, tn: 4 }, { bm: 256, bn: 128, bk: 8, tm: 16, tn: 8 },
     ].filter((t) => 2 * t.bk * (t.bm + t.bn) * 4 <= gpu.caps.limits.maxComputeWorkgroupStorageSize);
   }
   const base = defaultSubgroupMatrixTile(gpu)!;
@@ -220,18 +221,26 @@ export async function run(argv: string[]): Promise<void> {
   const gpu = await Gpu.create();
   const caps = gpu.caps;
   const robust = process.env.WEBTRAIN_UNSAFE_FAST === '1' ? 'off' : 'on';
-  console.error(`adapter: ${caps.adapter.vendor} ${caps.adapter.architecture} ${caps.adapter.device}; robustness ${robust}`);
+  console.error(`adapter: ${caps.adapter.vendor} ${caps.adapter.architecture} ${caps.adapter.device}; robustness ${robust}; ` +
+    `subgroups ${caps.subgroupMinSize}..${caps.subgroupMaxSize}; subgroup matrices ${JSON.stringify(caps.subgroupMatrix)}`);
   if (!args.json) console.log(`${'variant'.padEnd(18)} dtype ${'size'.padStart(6)} ${'TFLOP/s'.padStart(9)} ${'max_rel'.padStart(9)}${torch ? '     torch  ratio' : ''}`);
   for (const dtype of DTYPES) {
     for (const variant of availableVariants(gpu, dtype)) {
-      if (args.verify) await verify(gpu, variant, dtype, args.json);
+      if (args.verify) {
+        await verify(gpu, variant, dtype, args.json).catch((e: Error) => console.error(`bench gemm: verify ${variant} ${dtype} failed: ${e.message}`));
+      }
       // Sweeps tune the two kernels with speed targets: f32 tiled and f16 on tensor cores.
       if (args.sweep && !(variant === 'subgroup-matrix' || dtype === 'f32')) continue;
       const tiles = args.sweep ? sweepTiles(gpu, variant) : [undefined];
       for (const tile of tiles) {
         for (const n of sizes) {
-          const m = await measure(gpu, variant, dtype, n, tile);
-          printRow({ variant, dtype, n, tile: tile && tileLabel(tile), m, torch: torch?.get(`${dtype}:${n}`) }, args.json);
+          try {
+            const m = await measure(gpu, variant, dtype, n, tile);
+            printRow({ variant, dtype, n, tile: tile && tileLabel(tile), m, torch: torch?.get(`${dtype}:${n}`) }, args.json);
+          } catch (e) {
+            // One failing case (a tile the driver rejects) must not hide the others.
+            console.error(`bench gemm: ${variant} ${dtype} ${n}${tile ? ` ${tileLabel(tile)}` : ''} failed: ${(e as Error).message}`);
+          }
         }
       }
     }

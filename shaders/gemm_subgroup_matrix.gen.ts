@@ -75,12 +75,17 @@ export function generateMain(t: SubgroupMatrixTile): string {
 
   add(0,
     `// Generated for tile ${tileName(t)}: ${rowsM}x${colsN} accumulators per subgroup.`,
+    // Fragment offsets depend on the subgroup index, which is uniform within each subgroup
+    // (subgroups are consecutive invocations), not across the workgroup as WGSL's analysis requires.
+    '@diagnostic(off, chromium.subgroup_matrix_uniformity)',
     '@compute @workgroup_size(THREADS)',
-    'fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {');
+    'fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,',
+    '        @builtin(local_invocation_index) tid: u32) {');
   add(2,
     'let z = wg.z;',
-    'let m0 = wg.y * BM;',
-    'let n0 = wg.x * BN;',
+    'let tile = tile_of(wg.xy, nwg.xy);',
+    'let m0 = tile.y * BM;',
+    'let n0 = tile.x * BN;',
     'let sg = tid / SUB;',
     'let lane = tid % SUB;',
     `let wm = m0 + (sg / SG_N) * ${t.bm / t.sgM}u;`,

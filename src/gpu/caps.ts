@@ -49,7 +49,10 @@ export function readCaps(adapter: GPUAdapter, device: GPUDevice): Caps {
     subgroupMinSize: info.subgroupMinSize ?? 0,
     subgroupMaxSize: info.subgroupMaxSize ?? 0,
     subgroupMatrix: has('chromium-experimental-subgroup-matrix')
-      ? (info.subgroupMatrixConfigs ?? []).map((c) => ({ ...c }))
+      // Field by field: Dawn's config objects may expose them as accessors, which spreading drops.
+      ? (info.subgroupMatrixConfigs ?? []).map((c) => ({
+        componentType: c.componentType, resultComponentType: c.resultComponentType, M: c.M, N: c.N, K: c.K,
+      }))
       : [],
     timestamps: has('timestamp-query'),
     limits: {

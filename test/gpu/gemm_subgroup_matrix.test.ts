@@ -25,6 +25,7 @@ test('generated main is straight-line: one variable per accumulator and fragment
   expect(main).not.toMatch(/acc\w*\[/); // no arrays of matrices
   expect(count(main, /\bfor \(/g)).toBe(1); // only the K loop
   expect(main).toContain('acc_3_2 = subgroupMatrixMultiplyAccumulate(a1_3, b1_2, acc_3_2);');
+  expect(main).toMatch(/^@diagnostic\(off, chromium.subgroup_matrix_uniformity\)$/m);
 });
 
 test('non-square fragments and subgroup grids give the right types and counts', () => {
@@ -60,7 +61,7 @@ test('every name the generated main uses is defined by the template or the Spec'
     ...Object.keys(tileConsts(tile)),
     ...[...template.matchAll(/\b(?:fn|const|var<\w+>|var)\s+(\w+)/g)].map((m) => m[1]),
   ]);
-  const used = new Set([...main.matchAll(/\b(fetch_\w+|stash_\w+|write_\w+|[ab]_frag|[A-Z][A-Z_]+)\b/g)].map((m) => m[1]));
+  const used = new Set([...main.matchAll(/\b(fetch_\w+|stash_\w+|write_\w+|tile_of|[ab]_frag|[A-Z][A-Z_]+)\b/g)].map((m) => m[1]));
   for (const name of used) expect(defined, name).toContain(name);
   expect(subgroupMatrixSource(tile).startsWith(template)).toBe(true);
 });
