@@ -94,6 +94,7 @@ export function registerTrain(program: Command): void {
       await platform().mkdirp(flags.out);
       const trainer = new Trainer(gpu, cfg, modelConfig, data, flags.out, extra);
       await trainer.init(Boolean(resuming));
+      if (resuming) await dropMetricsAfter(flags.out, trainer.stepsDone);
       console.error(`webtrain: ${cfg.preset} (${modelConfig.nLayer} layers, d=${modelConfig.nEmbd}, vocab ${modelConfig.vocabSize}) ` +
         `on ${gpu.caps.adapter.vendor} ${gpu.caps.adapter.architecture}, ${cfg.precision}, ${data.train.length} train tokens` +
         (resuming ? `, resuming at step ${trainer.stepsDone}` : ''));
@@ -117,6 +118,24 @@ export function registerTrain(program: Command): void {
       trainer.dispose();
       gpu.destroy();
     });
+}
+
+/**
+ * Removes metrics.jsonl lines of steps after `step`: a killed run logged them, and the resumed
+ * run logs those steps again (with the same values), so each step keeps one line.
+ */
+async function dropMetricsAfter(dir: string, step: number): Promise<void> {
+  const path = `${dir}/metrics.jsonl`;
+  if (!(await platform().exists(path))) return;
+  const lines = new TextDecoder().decode(await platform().readFile(path)).split('\n').filter((l) => l.trim());
+  const kept = lines.filter((l) => {
+    try {
+      return !(JSON.parse(l).step > step);
+    } catch {
+      return false; // a line cut short by the kill
+    }
+  });
+  if (kept.length !== lines.length) await platform().writeFileAtomic(path, kept.map((l) => l + '\n').join(''));
 }
 
 /** Shards from --data, or the bundled Brown corpus (prepared once into a cache beside the package). */

@@ -95,6 +95,9 @@ describe('train, resume, generate and eval on a shard directory', () => {
   });
 
   test('--resume continues from the newest checkpoint with the losses of an uninterrupted run', async () => {
+    // What a run killed during step 6 would have logged after its last checkpoint (step 4).
+    const before = await readFile(join(run, 'metrics.jsonl'), 'utf8');
+    await writeFile(join(run, 'metrics.jsonl'), `${before}{"step":5,"loss":9.5,"lr":0.003,"tokens_per_s":1}\n{"step":6,"lo`);
     const resumed = await webtrain('train', '--resume', '--steps', '6', '--out', run);
     expect(resumed.code, resumed.stderr).toBe(0);
     expect(resumed.stderr).toContain('resuming at step 4');
@@ -105,6 +108,8 @@ describe('train, resume, generate and eval on a shard directory', () => {
     const got = pick(await readMetrics(run));
     expect(got.map((l) => l.step)).toEqual([5, 6, 6]);
     expect(got).toEqual(pick(await readMetrics(whole)));
+    // The killed run's lines after the checkpoint are replaced, the earlier ones kept as they were.
+    expect((await readFile(join(run, 'metrics.jsonl'), 'utf8')).startsWith(before)).toBe(true);
     expect((await readdir(run)).filter((f) => f.startsWith('ckpt-')).sort()).toEqual(['ckpt-00000004.safetensors', 'ckpt-00000006.safetensors']);
   });
 
