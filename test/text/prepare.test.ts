@@ -161,5 +161,13 @@ test('webtrain prepare on the command line: flags, report and a clear error when
     /no documents were kept \(of 30; removed: .*"min-words":30/,
   );
   await expect(run('--input', join(dir, 'a.txt'), '--out', out, '--dedup', 'fuzzy')).rejects.toThrow(/--dedup must be exact, near or none/);
+
+  // Short lines pass only with the quality rules off; a rules file adds thresholds.
+  writeFileSync(join(dir, 'short.txt'), 'one short line\nanother short line\n12345 67890\n');
+  expect(await run('--input', join(dir, 'short.txt'), '--out', out, '--format', 'lines', '--no-quality')).toMatch(/3 read, 3 kept/);
+  writeFileSync(join(dir, 'rules.json'), JSON.stringify({ maxDigitRatio: 0.5 }));
+  expect(await run('--input', join(dir, 'short.txt'), '--out', out, '--format', 'lines', '--no-quality', '--rules', join(dir, 'rules.json'))).toMatch(
+    /3 read, 2 kept.*\nremoved: {3}max-digit-ratio 1/,
+  );
   await expect(run('--input', join(dir, 'nope.txt'), '--out', out)).rejects.toThrow(/input file not found/);
 });
