@@ -47,14 +47,17 @@ test('exact duplicates are found by hash of the normalised bytes', () => {
   exact.dispose();
 });
 
-test('MinHash near-duplicate detection: recall and precision on generated near-duplicates', () => {
+test.each([
+  { shingleSize: 5, numPerm: 128, bands: 32, threshold: 0.8, maxEditRate: 0.08 },
+  { shingleSize: 3, numPerm: 256, bands: 32, threshold: 0.7, maxEditRate: 0.16 },
+])('MinHash near-duplicate detection: recall and precision on generated near-duplicates (%o)', ({ maxEditRate, ...options }) => {
   const random = rng(42);
   const vocab = Array.from({ length: 3000 }, () =>
     Array.from({ length: 3 + Math.floor(random() * 6) }, () => String.fromCharCode(97 + Math.floor(random() * 26))).join(''),
   );
   const word = () => vocab[Math.floor(random() * vocab.length)];
-  const threshold = 0.8;
-  const near = new NearDeduplicator(wasm, { shingleSize: 5, numPerm: 128, bands: 32, threshold });
+  const { threshold, shingleSize } = options;
+  const near = new NearDeduplicator(wasm, options);
   const bases: string[][] = [];
   for (let d = 0; d < 200; d++) {
     const words = Array.from({ length: 100 + Math.floor(random() * 200) }, word);
@@ -69,7 +72,7 @@ test('MinHash near-duplicate detection: recall and precision on generated near-d
   const outcomes: [number, boolean][] = [];
   for (let v = 0; v < 800; v++) {
     const base = bases[v % bases.length];
-    const rate = random() * 0.08;
+    const rate = random() * maxEditRate;
     const words: string[] = [];
     for (const w of base) {
       const r = random();
@@ -79,7 +82,7 @@ test('MinHash near-duplicate detection: recall and precision on generated near-d
     }
     // Re-cased and re-punctuated copies count as the same words.
     const text = words.map((w, i) => (i % 17 === 0 ? w.toUpperCase() + ',' : w)).join(' ');
-    const truth = jaccard(shingles(base, 5), shingles(words, 5));
+    const truth = jaccard(shingles(base, shingleSize), shingles(words, shingleSize));
     similarities.push(truth);
     const found = near.find(load(text));
     outcomes.push([truth, found.duplicate]);
