@@ -71,6 +71,7 @@ export class Trainer {
 
   /** Fresh weights from the seed, or the newest checkpoint in `out` when resuming. */
   async init(resume: boolean): Promise<void> {
+    if (this.out) await platform().mkdirp(this.out);
     const specs = this.model.specs;
     let loaded: Map<string, Tensor> | null = null;
     if (resume && this.out && (await listCheckpoints(this.out)).length) {
