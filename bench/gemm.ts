@@ -1,6 +1,7 @@
 // GEMM benchmark: TFLOP/s of every kernel variant the adapter offers, per input dtype and
 // square size, each checked against an f64 reference on 64 sampled outputs.
 //   node dist/bench.mjs gemm -- [--json] [--sizes 256,512,...] [--torch] [--sweep] [--verify]
+//                               [--variants tiled,subgroup-matrix] [--dtypes f32,f16,bf16]
 //   webtrain bench gemm --json
 // Set WEBTRAIN_UNSAFE_FAST=1 to run with Dawn's robustness transform off (kernels guard their edges).
 //
@@ -25,10 +26,13 @@ import { InputError } from '../src/errors.js';
 const DEFAULT_SIZES = [256, 512, 1024, 2048, 4096, 8192];
 const DTYPES: DType[] = ['f32', 'f16', 'bf16'];
 
-interface Args { json: boolean; sizes: number[] | null; torch: boolean; sweep: boolean; verify: boolean }
+interface Args {
+  json: boolean; sizes: number[] | null; torch: boolean; sweep: boolean; verify: boolean;
+  variants: string[] | null; dtypes: string[] | null;
+}
 
 function parseArgs(args: string[]): Args {
-  const out: Args = { json: false, sizes: null, torch: false, sweep: false, verify: false };
+  const out: Args = { json: false, sizes: null, torch: false, sweep: false, verify: false, variants: null, dtypes: null };
   for (let i = 0; i < args.length; i++) {
     const [flag, inline] = args[i].split('=', 2);
     if (flag === '--json') out.json = true;
@@ -41,7 +45,13 @@ function parseArgs(args: string[]): Args {
       if (!out.sizes.length || out.sizes.some((n) => !Number.isInteger(n) || n < 1)) {
         throw new InputError(`--sizes takes a comma-separated list of positive integers, got '${v}'`);
       }
-    } else throw new InputError(`bench gemm: unknown flag '${args[i]}' (known: --json --sizes --torch --sweep --verify)`);
+    } else if (flag === '--variants' || flag === '--dtypes') {
+      const v = (inline ?? args[++i] ?? '').split(',').filter(Boolean);
+      if (flag === '--variants') out.variants = v;
+      else out.dtypes = v;
+    } else {
+      throw new InputError(`bench gemm: unknown flag '${args[i]}' (known: --json --sizes --torch --sweep --verify --variants --dtypes)`);
+    }
   }
   return out;
 }
@@ -175,7 +185,8 @@ function sweepTiles(gpu: Gpu, variant: GemmVariant): (TiledTile | SubgroupMatrix
     { bm: 128, bn: 256, bk: 32, sgM: 2, sgN: 4, stages: 1 }, { bm: 256, bn: 128, bk: 32, sgM: 4, sgN: 2, stages: 1 },
     { bm: 128, bn: 128, bk: 16, sgM: 2, sgN: 2, stages: 2 }, { bm: 128, bn: 256, bk: 16, sgM: 2, sgN: 4, stages: 2 },
     { bm: 256, bn: 128, bk: 16, sgM: 4, sgN: 2, stages: 2 }, { bm: 64, bn: 128, bk: 32, sgM: 2, sgN: 2, stages: 2 },
-    { bm: 128, bn: 128, bk: 32, sgM: 2, sgN: 2, stages: 2, pad: 0 }, { bm: 128, bn: 128, bk: 64, sgM: 2, sgN: 2, stages: 1 },
+    { bm: 128, bn: 128, bk: 32, sgM: 2, sgN: 2, stages: 2, pad: 0 }, { bm: 256, bn: 256, bk: 16, sgM: 4, sgN: 4, stages: 1 },
+    { bm: 256, bn: 128, bk: 16, sgM: 4, sgN: 2, stages: 1 },
   ];
   return shapes.map((s) => ({ ...base, ...s }))
     .filter((t) => !tileProblem(t) && tileWorkgroupBytes(t) <= gpu.caps.limits.maxComputeWorkgroupStorageSize);
@@ -224,8 +235,8 @@ export async function run(argv: string[]): Promise<void> {
   console.error(`adapter: ${caps.adapter.vendor} ${caps.adapter.architecture} ${caps.adapter.device}; robustness ${robust}; ` +
     `subgroups ${caps.subgroupMinSize}..${caps.subgroupMaxSize}; subgroup matrices ${JSON.stringify(caps.subgroupMatrix)}`);
   if (!args.json) console.log(`${'variant'.padEnd(18)} dtype ${'size'.padStart(6)} ${'TFLOP/s'.padStart(9)} ${'max_rel'.padStart(9)}${torch ? '     torch  ratio' : ''}`);
-  for (const dtype of DTYPES) {
-    for (const variant of availableVariants(gpu, dtype)) {
+  for (const dtype of DTYPES.filter((d) => !args.dtypes || args.dtypes.includes(d))) {
+    for (const variant of availableVariants(gpu, dtype).filter((v) => !args.variants || args.variants.includes(v))) {
       if (args.verify) {
         await verify(gpu, variant, dtype, args.json).catch((e: Error) => console.error(`bench gemm: verify ${variant} ${dtype} failed: ${e.message}`));
       }
