@@ -3,7 +3,7 @@
 //   webtrain generate --checkpoint DIR --prompt TEXT [--max-tokens N] [--temperature T] [--top-k K] [--seed S]
 //   webtrain eval --checkpoint DIR
 // Bad settings end with a non-zero exit and one clear line, no stack trace.
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, readdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -65,8 +65,13 @@ beforeAll(async () => {
   await writeFile(config, JSON.stringify(SETTINGS));
 });
 
+const WHOLE_STEPS = 16;
+const stepsIn = (lines: Line[], from: number, to: number) =>
+  lines.filter((l) => l.step >= from && l.step <= to).map(({ step, loss, val_loss }) => ({ step, loss, val_loss }));
+
 describe('train, resume, generate and eval on a shard directory', () => {
   let run: string;
+  let whole: string;
 
   test('train writes metrics.jsonl (step, loss, lr, tokens_per_s; val_loss at evaluations) and safetensors checkpoints', async () => {
     run = join(work, 'run');
@@ -101,16 +106,38 @@ describe('train, resume, generate and eval on a shard directory', () => {
     const resumed = await webtrain('train', '--resume', '--steps', '6', '--out', run);
     expect(resumed.code, resumed.stderr).toBe(0);
     expect(resumed.stderr).toContain('resuming at step 4');
-    const whole = join(work, 'whole');
-    const r = await webtrain('train', '--preset', 'tiny', '--steps', '6', '--config', config, '--data', shards, '--out', whole);
+    // With a constant learning rate, the first steps of a longer run are those of a shorter one.
+    whole = join(work, 'whole');
+    const r = await webtrain('train', '--preset', 'tiny', '--steps', String(WHOLE_STEPS), '--config', config, '--data', shards, '--out', whole);
     expect(r.code, r.stderr).toBe(0);
-    const pick = (lines: Line[]) => lines.filter((l) => l.step > 4).map(({ step, loss, val_loss }) => ({ step, loss, val_loss }));
-    const got = pick(await readMetrics(run));
+    const got = stepsIn(await readMetrics(run), 5, 6);
     expect(got.map((l) => l.step)).toEqual([5, 6, 6]);
-    expect(got).toEqual(pick(await readMetrics(whole)));
+    expect(got).toEqual(stepsIn(await readMetrics(whole), 5, 6));
     // The killed run's lines after the checkpoint are replaced, the earlier ones kept as they were.
     expect((await readFile(join(run, 'metrics.jsonl'), 'utf8')).startsWith(before)).toBe(true);
     expect((await readdir(run)).filter((f) => f.startsWith('ckpt-')).sort()).toEqual(['ckpt-00000004.safetensors', 'ckpt-00000006.safetensors']);
+  });
+
+  test('a run killed (SIGKILL) at any moment resumes from its newest checkpoint with the same losses', async () => {
+    const killed = join(work, 'killed');
+    const child = spawn(process.execPath, [CLI, 'train', '--preset', 'tiny', '--steps', '1000', '--config', config, '--data', shards, '--out', killed],
+      { stdio: 'ignore' });
+    const exited = new Promise((done) => child.on('exit', done));
+    const started = Date.now();
+    while (!existsSync(join(killed, 'ckpt-00000004.safetensors'))) {
+      if (Date.now() - started > 90_000) throw new Error('no checkpoint after 90 s');
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    child.kill('SIGKILL');
+    await exited;
+    const resumed = await webtrain('train', '--resume', '--steps', String(WHOLE_STEPS), '--out', killed);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    const from = Number(/resuming at step (\d+)/.exec(resumed.stderr)?.[1]);
+    expect(from).toBeGreaterThanOrEqual(4);
+    expect(from, 'the kill came too late to test a resume').toBeLessThan(WHOLE_STEPS);
+    const lines = await readMetrics(killed);
+    expect(lines.filter((l) => 'loss' in l).map((l) => l.step)).toEqual(Array.from({ length: WHOLE_STEPS }, (_, i) => i + 1));
+    expect(stepsIn(lines, 1, WHOLE_STEPS)).toEqual(stepsIn(await readMetrics(whole), 1, WHOLE_STEPS));
   });
 
   test('generate prints the prompt and its continuation; sampling flags reach the sampler', async () => {
