@@ -1,13 +1,18 @@
 // Reduction along one axis of a contiguous tensor viewed as [outer, len, inner]:
 //   out[o, j] = reduce_{k < len} x[o, k, j]   (sum, mean or max; accumulated in f32).
-// When inner == 1 a workgroup of 256 threads reduces one row cooperatively (tree in
-// workgroup memory); otherwise each thread reduces one (o, j) column serially.
-// Spec: alias T (f32 or f16 storage); const OP (0 sum, 1 mean, 2 max); flag ROWS (inner == 1).
+// Three shapes of work:
+//   ROWS (inner == 1): a workgroup of 256 threads reduces one row (tree in workgroup memory);
+//   COLS (long columns): workgroups of 64 columns x 4 lanes reduce CHUNK rows each into f32
+//     partials [outer, chunks, inner] (reads coalesced along j), a second dispatch finishes;
+//   otherwise each thread reduces one (o, j) column serially.
+// `divisor` is the element count a mean divides by (the original length in a second pass).
+// Spec: alias T (input storage), alias OUT_T (output storage); const OP (0 sum, 1 mean, 2 max);
+// flags ROWS, COLS.
 
-struct Params { outer: u32, len: u32, inner: u32, _pad: u32 }
+struct Params { outer: u32, len: u32, inner: u32, divisor: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<T>;
-@group(0) @binding(2) var<storage, read_write> out: array<T>;
+@group(0) @binding(2) var<storage, read_write> out: array<OUT_T>;
 
 fn combine(a: f32, b: f32) -> f32 {
   if (OP == 2u) { return max(a, b); }
@@ -20,9 +25,11 @@ fn identity() -> f32 {
 }
 
 fn finish(v: f32) -> f32 {
-  if (OP == 1u) { return v / f32(p.len); }
+  if (OP == 1u) { return v / f32(p.divisor); }
   return v;
 }
+
+const CHUNK = 256u;
 
 #if ROWS
 var<workgroup> partial: array<f32, 256>;
@@ -39,8 +46,31 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
     if (t < s) { partial[t] = combine(partial[t], partial[t + s]); }
     workgroupBarrier();
   }
-  if (t == 0u) { out[row] = T(finish(partial[0])); }
+  if (t == 0u) { out[row] = OUT_T(finish(partial[0])); }
 }
+#else
+#if COLS
+var<workgroup> lanes: array<f32, 256>;
+
+@compute @workgroup_size(64, 4)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let j = wg.x * 64u + lid.x;
+  let chunk = wg.y;
+  let o = wg.z;
+  var acc = identity();
+  if (j < p.inner) {
+    let end = min(p.len, (chunk + 1u) * CHUNK);
+    for (var k = chunk * CHUNK + lid.y; k < end; k += 4u) { acc = combine(acc, f32(x[(o * p.len + k) * p.inner + j])); }
+  }
+  lanes[lid.y * 64u + lid.x] = acc;
+  workgroupBarrier();
+  if (lid.y == 0u && j < p.inner) {
+    let v = combine(combine(lanes[lid.x], lanes[64u + lid.x]), combine(lanes[128u + lid.x], lanes[192u + lid.x]));
+    out[(o * gridChunks() + chunk) * p.inner + j] = OUT_T(v);
+  }
+}
+
+fn gridChunks() -> u32 { return (p.len + CHUNK - 1u) / CHUNK; }
 #else
 @compute @workgroup_size(256)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -50,6 +80,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let j = i % p.inner;
   var acc = identity();
   for (var k = 0u; k < p.len; k++) { acc = combine(acc, f32(x[(o * p.len + k) * p.inner + j])); }
-  out[i] = T(finish(acc));
+  out[i] = OUT_T(finish(acc));
 }
+#endif
 #endif

@@ -141,12 +141,30 @@ export function reduce(op: ReduceOp, x: Tensor, axis: number, keepDims = false):
   const inner = numel(x.shape.slice(ax + 1));
   const shape = keepDims ? x.shape.map((d, i) => (i === ax ? 1 : d)) : x.shape.filter((_, i) => i !== ax);
   const out = Tensor.empty(x.gpu, shape, x.dtype);
-  const rows = inner === 1;
-  const spec = merge(floatSpec(x.dtype), { const: { OP: { sum: 0, mean: 1, max: 2 }[op] }, flags: rows ? ['ROWS'] : [] });
-  x.gpu.dispatch(REDUCE, spec, [xc.buffer, out.buffer], [outer, len, inner, 0], rows ? grid1d(outer, 1) : grid1d(outer * inner));
+  const code = { sum: 0, mean: 1, max: 2 }[op];
+  const spec = (input: DType, output: DType, flags: string[], opCode = code) =>
+    merge(floatSpec(input), floatSpec(output, 'OUT_T'), { const: { OP: opCode }, flags });
+  if (inner === 1) {
+    x.gpu.dispatch(REDUCE, spec(x.dtype, x.dtype, ['ROWS']), [xc.buffer, out.buffer], [outer, len, 1, len], grid1d(outer, 1));
+  } else if (len > 2 * COLUMN_CHUNK) {
+    // Long columns (e.g. bias gradients summed over B*T rows): partial sums per chunk of rows
+    // in parallel, then a short serial pass over the chunks.
+    const chunks = Math.ceil(len / COLUMN_CHUNK);
+    const partials = Tensor.empty(x.gpu, [outer, chunks, inner], 'f32');
+    const partialOp = op === 'max' ? 2 : 0;
+    x.gpu.dispatch(REDUCE, spec(x.dtype, 'f32', ['COLS'], partialOp), [xc.buffer, partials.buffer], [outer, len, inner, len],
+      [Math.ceil(inner / 64), chunks, outer]);
+    x.gpu.dispatch(REDUCE, spec('f32', x.dtype, []), [partials.buffer, out.buffer], [outer, chunks, inner, len], grid1d(outer * inner));
+    partials.dispose();
+  } else {
+    x.gpu.dispatch(REDUCE, spec(x.dtype, x.dtype, []), [xc.buffer, out.buffer], [outer, len, inner, len], grid1d(outer * inner));
+  }
   if (xc !== x) xc.dispose();
   return out;
 }
+
+/** Rows per partial sum in column reductions (CHUNK in shaders/reduce.wgsl). */
+const COLUMN_CHUNK = 256;
 
 export const sum = (x: Tensor, axis: number, keepDims = false) => reduce('sum', x, axis, keepDims);
 export const mean = (x: Tensor, axis: number, keepDims = false) => reduce('mean', x, axis, keepDims);
