@@ -8,6 +8,8 @@ import { testGpu } from '../helpers/gpu.js';
 import { Trainer, type EvalLog } from '../../src/train/trainer.js';
 import { applyOverrides, presetConfig, type TrainConfig } from '../../src/train/config.js';
 import { checkpointPath, listCheckpoints } from '../../src/train/checkpoint.js';
+import { decodeSafetensors } from '../../src/train/safetensors.js';
+import { gptParamSpecs } from '../../src/models/gpt.js';
 import type { GptConfig } from '../../src/models/config.js';
 import type { TokenSplits } from '../../src/data/batches.js';
 import { Rng } from '../../src/tensor/random.js';
@@ -58,6 +60,18 @@ for (const precision of modes) {
     })).rejects.toThrow('simulated kill');
     crashed.dispose();
     expect(await listCheckpoints(dir)).toEqual([2, 4]);
+    // Everything the run needs is in the file: weights, optimizer (and loss-scaler) state, step, settings.
+    const saved = decodeSafetensors(await readFile(checkpointPath(dir, 4)));
+    const names = Object.keys(saved.tensors);
+    for (const s of gptParamSpecs(model)) {
+      expect(saved.tensors['model.' + s.name]?.shape, s.name).toEqual(s.shape);
+      expect(names.filter((n) => n.startsWith('optim.') && n.endsWith('.' + s.name)), s.name).toHaveLength(2); // AdamW m and v
+    }
+    expect(names.some((n) => n.includes('loss_scaler'))).toBe(precision === 'f16');
+    expect(saved.metadata.step).toBe('4');
+    expect(JSON.parse(saved.metadata.train_config)).toEqual(cfg);
+    expect(JSON.parse(saved.metadata.model_config)).toEqual(model);
+    expect(JSON.parse(saved.metadata.loop)).toMatchObject({ step: 4 });
 
     // What a kill during the next write could leave: a temporary file cut short, and (had the
     // disk lied about the sync) a renamed but truncated newest checkpoint.
