@@ -86,11 +86,18 @@ export class Trainer {
       if (!t) throw new Error(`checkpoint lacks model.${s.name}`);
       this.params.set(s.name, new Var(t, true, s.name));
     }
-    const low = this.cfg.precision === 'f16';
-    for (const [name, v] of this.params) this.compute.set(name, low ? new Var(cast(v.value, 'f16'), true, name) : v);
+    // f16: every weight has an f16 copy (f16 activations, tensor-core GEMMs). bf16: the GEMM
+    // weight matrices are stored as bf16 (widened to f32 inside the GEMM); the embedding,
+    // norms, biases and activations stay f32 because only the GEMM kernels read bf16.
+    const lowDtype = (name: string, v: Var) => this.cfg.precision === 'f16' ? 'f16'
+      : this.cfg.precision === 'bf16' && v.value.rank === 2 && name.startsWith('h.') ? 'bf16' : null;
+    for (const [name, v] of this.params) {
+      const dt = lowDtype(name, v);
+      this.compute.set(name, dt ? new Var(cast(v.value, dt), true, name) : v);
+    }
     this.opt = new TrainOptimizer(this.gpu, this.cfg, specs.map((s) => ({
       name: s.name, param: this.params.get(s.name)!.value, decay: s.decay,
-      lowPrecisionCopy: low ? this.compute.get(s.name)!.value : undefined,
+      lowPrecisionCopy: this.compute.get(s.name) !== this.params.get(s.name) ? this.compute.get(s.name)!.value : undefined,
     })));
     if (loaded) {
       const optState = new Map([...loaded].filter(([k]) => k.startsWith('optim.')).map(([k, v]) => [k.slice(6), v]));
