@@ -7,7 +7,7 @@ import { InputError } from '../errors.js';
 import { applyOverrides, checkTrainConfig, parseConfigFile, presetConfig, type TrainConfig } from '../train/config.js';
 import { MODEL_PRESETS, padVocab, type GptConfig } from '../models/config.js';
 import { Trainer } from '../train/trainer.js';
-import { latestCheckpointMetadata, listCheckpoints } from '../train/checkpoint.js';
+import { checkpointPath, latestCheckpointMetadata, listCheckpoints } from '../train/checkpoint.js';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { bundledCorpusData, loadShardData, type TrainingData } from '../train/data.js';
@@ -92,6 +92,7 @@ export function registerTrain(program: Command): void {
       if (data.tokenizer) await platform().writeFileAtomic(`${flags.out}/tokenizer.json`, data.tokenizer.toJSON());
       const modelConfig = modelConfigFor(cfg, data.vocabSize);
       await platform().mkdirp(flags.out);
+      if (!resuming) await clearEarlierRun(flags.out);
       const trainer = new Trainer(gpu, cfg, modelConfig, data, flags.out, extra);
       await trainer.init(Boolean(resuming));
       if (resuming) await dropMetricsAfter(flags.out, trainer.stepsDone);
@@ -118,6 +119,20 @@ export function registerTrain(program: Command): void {
       trainer.dispose();
       gpu.destroy();
     });
+}
+
+/**
+ * A fresh run in a directory that holds an earlier one replaces it: mixing their checkpoints would
+ * make --resume and generate pick up the wrong run, and their metrics would interleave.
+ */
+async function clearEarlierRun(dir: string): Promise<void> {
+  const steps = await listCheckpoints(dir);
+  const metrics = `${dir}/metrics.jsonl`;
+  if (!steps.length && !(await platform().exists(metrics))) return;
+  console.error(`webtrain: ${dir} holds an earlier run` + (steps.length ? ` (checkpoints up to step ${steps[steps.length - 1]})` : '') +
+    '; starting afresh replaces it (--resume continues it instead)');
+  for (const step of steps) await platform().remove(checkpointPath(dir, step));
+  await platform().remove(metrics);
 }
 
 /**

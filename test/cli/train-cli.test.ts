@@ -226,4 +226,11 @@ test('without --data, train uses the bundled Brown corpus', async () => {
   expect(lines.filter((l) => 'val_loss' in l).map((l) => l.step)).toEqual([2]);
   expect(JSON.parse(await readFile(join(run, 'tokenizer.json'), 'utf8'))).toHaveProperty('model');
   expect(await readdir(run)).toContain('ckpt-00000002.safetensors');
+
+  // A fresh run into the same directory replaces the earlier one instead of mixing with it.
+  const again = await webtrain('train', '--preset', 'tiny', '--steps', '1', '--config', config, '--out', run);
+  expect(again.code, again.stderr).toBe(0);
+  expect(again.stderr).toContain(`${run} holds an earlier run (checkpoints up to step 2); starting afresh replaces it`);
+  expect((await readMetrics(run)).map((l) => l.step)).toEqual([1, 1]);
+  expect((await readdir(run)).filter((f) => f.startsWith('ckpt-'))).toEqual(['ckpt-00000001.safetensors']);
 });
