@@ -47,6 +47,7 @@ export class Gpu {
   private arenaI32 = new Int32Array(this.arenaCpu);
   private slots = 0;
   private pendingError: Error | null = null;
+  private compileChecks: Promise<void>[] = [];
   private lost = false;
   private profiler: { query: GPUQuerySet; resolve: GPUBuffer; names: string[]; profile: Profile } | null = null;
   dispatches = 0;
@@ -105,14 +106,16 @@ export class Gpu {
       compute: { module, entryPoint: 'main' },
       label: kernel.name,
     });
-    void device.popErrorScope().then(async (err) => {
+    this.compileChecks.push(device.popErrorScope().then(async (err) => {
       if (!err) return;
       const info = await module.getCompilationInfo();
       const msgs = info.messages.filter((m) => m.type === 'error').map((m) => `  line ${m.lineNum}: ${m.message}`);
-      this.pendingError ??= new ShaderCompileError(
+      // The compile error is the cause; validation errors of dispatches using the pipeline follow from it.
+      if (this.pendingError && !(this.pendingError instanceof GpuValidationError)) return;
+      this.pendingError = new ShaderCompileError(
         `kernel '${kernel.name}' (${specKey(spec)}) failed to compile; this is a webtrain bug, please report it:\n` +
         (msgs.length ? msgs.join('\n') : err.message));
-    });
+    }));
     p = { pipeline, layout, storageBindings: entries.length - 1 };
     this.pipelines.set(key, p);
     return p;
@@ -161,18 +164,21 @@ export class Gpu {
 
   /** Records a buffer-to-buffer copy in stream order. */
   copy(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, bytes: number): void {
+    this.throwPending();
     this.endPass();
     this.commandEncoder().copyBufferToBuffer(src, srcOffset, dst, dstOffset, bytes);
   }
 
   /** Zeroes bytes of a buffer, in stream order. */
   clear(dst: GPUBuffer, offset = 0, bytes = dst.size - offset): void {
+    this.throwPending();
     this.endPass();
     this.commandEncoder().clearBuffer(dst, offset, bytes);
   }
 
   /** Writes host data into a buffer, ordered after all work recorded so far. */
   write(dst: GPUBuffer, offset: number, data: ArrayBufferView): void {
+    this.throwPending();
     if (this.encoder) this.flush();
     this.device.queue.writeBuffer(dst, offset, data.buffer, data.byteOffset, data.byteLength);
   }
@@ -315,7 +321,9 @@ export class Gpu {
 
   /** Waits for asynchronous error reports (compile, validation) and throws the first. */
   async check(): Promise<void> {
-    await this.device.queue.onSubmittedWorkDone();
+    this.flush();
+    await keepAlive(this.device.queue.onSubmittedWorkDone());
+    await Promise.all(this.compileChecks.splice(0));
     await new Promise((r) => setTimeout(r, 0));
     this.throwPending();
   }

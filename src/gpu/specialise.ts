@@ -35,6 +35,7 @@ export function preprocess(source: string, flags: Iterable<string>): string {
     const t = line.trim();
     const m = /^#if\s+(!?)(\w+)$/.exec(t);
     const active = stack.length === 0 || stack[stack.length - 1].active;
+    if (t.startsWith('#')) out.push(''); // directives leave blank lines: line numbers stay the template's
     if (m) {
       const cond = on.has(m[2]) !== (m[1] === '!');
       stack.push({ active: active && cond, parentActive: active });
