@@ -109,7 +109,8 @@ export class Gpu {
     this.compileChecks.push(device.popErrorScope().then(async (err) => {
       if (!err) return;
       const info = await module.getCompilationInfo();
-      const msgs = info.messages.filter((m) => m.type === 'error').map((m) => `  line ${m.lineNum}: ${m.message}`);
+      const prelude = code.split('\n').length - kernel.source.split('\n').length;
+      const msgs = info.messages.filter((m) => m.type === 'error').map((m) => `  line ${m.lineNum - prelude}: ${m.message}`);
       // The compile error is the cause; validation errors of dispatches using the pipeline follow from it.
       if (this.pendingError && !(this.pendingError instanceof GpuValidationError)) return;
       this.pendingError = new ShaderCompileError(
