@@ -45,7 +45,7 @@ async function uninterrupted(cfg: TrainConfig) {
   return { losses, evals, weights: w };
 }
 
-const modes = gpu.caps.f16 ? (['f32', 'f16'] as const) : (['f32'] as const);
+const modes = gpu.caps.f16 ? (['f32', 'f16', 'bf16'] as const) : (['f32', 'bf16'] as const);
 for (const precision of modes) {
   test(`a run killed after step 5 and resumed matches the uninterrupted run (${precision})`, async () => {
     const cfg = { ...baseConfig, precision };
