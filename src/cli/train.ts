@@ -10,6 +10,7 @@ import { Trainer } from '../train/trainer.js';
 import { checkpointPath, latestCheckpointMetadata, listCheckpoints } from '../train/checkpoint.js';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
+import { rename } from 'node:fs/promises';
 import { bundledCorpusData, loadShardData, type TrainingData } from '../train/data.js';
 import { progressBar } from './progress.js';
 
@@ -95,7 +96,10 @@ export function registerTrain(program: Command): void {
       if (!resuming) await clearEarlierRun(flags.out);
       const trainer = new Trainer(gpu, cfg, modelConfig, data, flags.out, extra);
       await trainer.init(Boolean(resuming));
-      if (resuming) await dropMetricsAfter(flags.out, trainer.stepsDone);
+      if (resuming) {
+        await setAsideUnreadable(flags.out, trainer.stepsDone);
+        await dropMetricsAfter(flags.out, trainer.stepsDone);
+      }
       console.error(`webtrain: ${cfg.preset} (${modelConfig.nLayer} layers, d=${modelConfig.nEmbd}, vocab ${modelConfig.vocabSize}) ` +
         `on ${gpu.caps.adapter.vendor} ${gpu.caps.adapter.architecture}, ${cfg.precision}, ${data.train.length} train tokens` +
         (resuming ? `, resuming at step ${trainer.stepsDone}` : ''));
@@ -133,6 +137,17 @@ async function clearEarlierRun(dir: string): Promise<void> {
     '; starting afresh replaces it (--resume continues it instead)');
   for (const step of steps) await platform().remove(checkpointPath(dir, step));
   await platform().remove(metrics);
+}
+
+/**
+ * Renames checkpoints newer than the one resumed from (the trainer found them unreadable and said
+ * so) to *.corrupt: kept for inspection, but no longer counted among the checkpoints, where
+ * keeping the newest few would otherwise delete good ones before them.
+ */
+async function setAsideUnreadable(dir: string, resumedStep: number): Promise<void> {
+  for (const step of await listCheckpoints(dir)) {
+    if (step > resumedStep) await rename(checkpointPath(dir, step), `${checkpointPath(dir, step)}.corrupt`);
+  }
 }
 
 /**

@@ -103,9 +103,13 @@ describe('train, resume, generate and eval on a shard directory', () => {
     // What a run killed during step 6 would have logged after its last checkpoint (step 4).
     const before = await readFile(join(run, 'metrics.jsonl'), 'utf8');
     await writeFile(join(run, 'metrics.jsonl'), `${before}{"step":5,"loss":9.5,"lr":0.003,"tokens_per_s":1}\n{"step":6,"lo`);
+    // And a newer checkpoint that did not survive intact.
+    const good = await readFile(join(run, 'ckpt-00000004.safetensors'));
+    await writeFile(join(run, 'ckpt-00000005.safetensors'), good.subarray(0, good.length - 8));
     const resumed = await webtrain('train', '--resume', '--steps', '6', '--out', run);
     expect(resumed.code, resumed.stderr).toBe(0);
     expect(resumed.stderr).toContain('resuming at step 4');
+    expect(resumed.stderr).toMatch(/skipped unreadable checkpoint\(s\): .*ckpt-00000005\.safetensors.*truncated.*; using step 4/);
     // With a constant learning rate, the first steps of a longer run are those of a shorter one.
     whole = join(work, 'whole');
     const r = await webtrain('train', '--preset', 'tiny', '--steps', String(WHOLE_STEPS), '--config', config, '--data', shards, '--out', whole);
@@ -115,7 +119,9 @@ describe('train, resume, generate and eval on a shard directory', () => {
     expect(got).toEqual(stepsIn(await readMetrics(whole), 5, 6));
     // The killed run's lines after the checkpoint are replaced, the earlier ones kept as they were.
     expect((await readFile(join(run, 'metrics.jsonl'), 'utf8')).startsWith(before)).toBe(true);
-    expect((await readdir(run)).filter((f) => f.startsWith('ckpt-')).sort()).toEqual(['ckpt-00000004.safetensors', 'ckpt-00000006.safetensors']);
+    // The unreadable file is set aside, so keeping the newest two kept the good step 4.
+    expect((await readdir(run)).filter((f) => f.startsWith('ckpt-')).sort())
+      .toEqual(['ckpt-00000004.safetensors', 'ckpt-00000005.safetensors.corrupt', 'ckpt-00000006.safetensors']);
   });
 
   test('a run killed (SIGKILL) at any moment resumes from its newest checkpoint with the same losses', async () => {
