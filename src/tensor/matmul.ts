@@ -48,13 +48,15 @@ export interface MatmulOptions {
   tile?: TiledTile | SubgroupMatrixTile;
 }
 
-// Tiles measured best on an H100 at 4096^3 (bench gemm --sweep): 128x128x8 40 TFLOP/s,
-// 64x128x16 37, 64x64x16 29; the smaller ones keep more workgroups busy on small products.
+// Tiles measured on an H100 at 4096^3 (bench gemm --sweep, robustness off): 128x128x8 40 TFLOP/s,
+// 128x128x16 25, 64x128x16 35-37, 64x64x16 29; smaller ones keep more workgroups busy on small products.
 const TILED_LARGE: TiledTile = { bm: 128, bn: 128, bk: 8, tm: 8, tn: 8 };
 const TILED_MEDIUM: TiledTile = { bm: 64, bn: 128, bk: 16, tm: 4, tn: 8 };
 const TILED_SMALL: TiledTile = { bm: 64, bn: 64, bk: 16, tm: 4, tn: 4 };
-// Tensor-core tiles: in one H100 sweep at 4096^3, 256x128x16 with 4x2 subgroups was the fastest
-// (1.7x 128x128x32 with 2x2); the smaller tile keeps more workgroups busy on smaller products.
+// Tensor-core tiles: on an H100 (robustness off), 256x128x16 with 4x2 subgroups ran 4096^3 at
+// 143 TFLOP/s in a full bench run against 103 for 128x128x32 with 2x2 (which keeps more
+// workgroups busy on smaller products). The same kernel varied up to 3x between processes, so
+// rankings from single sweeps are rough.
 type TileShape = Omit<SubgroupMatrixTile, 'sub' | 'frag'>;
 const SUBGROUP_MATRIX_LARGE: TileShape = { bm: 256, bn: 128, bk: 16, sgM: 4, sgN: 2, pad: 8, stages: 2 };
 const SUBGROUP_MATRIX_SMALL: TileShape = { bm: 128, bn: 128, bk: 32, sgM: 2, sgN: 2, pad: 8, stages: 2 };
