@@ -11,6 +11,8 @@
 // the last one is read back and checked. max_rel_err = max |got - ref| / max(|ref|, rms(ref))
 // over the samples, where ref is computed in f64 on the host from the same inputs (values
 // k/64, exact in f16, bf16 and f32).
+// dtype is the input storage: f32 and f16 products are stored in their input dtype, bf16 ones
+// (bf16 is a weight format here) in f32.
 // --torch runs PyTorch's matmul (f32 with TF32 off, f16, bf16) on the same sizes in a child
 // python3 first and adds torch_tflops and ratio (ours / torch) to each line.
 // --sweep times candidate tiles of each variant (4096 unless --sizes) and prints them with a

@@ -216,74 +216,71 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
     throw new ShapeError(`matmul: residual has dtype ${opts.residual.dtype}, expected the output's ${outDtype}`);
   }
 
-  const A = readable(a), B = readable(b);
-  const transA = !!opts.transA !== A.layout.flipped;
-  const transB = !!opts.transB !== B.layout.flipped;
-  const out = opts.c ?? Tensor.empty(gpu, outShape, outDtype);
+  const res = opts.residual;
+  const resLayout = res ? layoutOf(res) : null;
+  if (res && (!resLayout || resLayout.flipped)) throw new ShapeError('matmul: the residual must have a contiguous last dimension');
   const outLayout = opts.c ? layoutOf(opts.c) : { flipped: false, ld: N, batchStride: M * N };
   if (!outLayout || outLayout.flipped) {
     throw new ShapeError('matmul: c must have a contiguous last dimension (a row-major view); make it contiguous first');
   }
-  const res = opts.residual;
-  const resLayout = res ? layoutOf(res) : null;
-  if (res && (!resLayout || resLayout.flipped)) throw new ShapeError('matmul: the residual must have a contiguous last dimension');
 
-  const problem: Problem = {
-    m: M, n: N, k: K, batch, transA, transB,
-    a: A.t, b: B.t, la: { ...A.layout, batchStride: numel(batchA) === 1 ? 0 : A.layout.batchStride },
-    lb: { ...B.layout, batchStride: numel(batchB) === 1 ? 0 : B.layout.batchStride },
-  };
-  const variant = opts.variant ?? chooseVariant(gpu, problem);
-  const params: Param[] = [
-    M, N, K, 0,
-    problem.la.ld, problem.lb.ld, outLayout.ld, resLayout?.ld ?? 0,
-    A.t.offset, B.t.offset, out.offset, res?.offset ?? 0,
-    problem.la.batchStride, problem.lb.batchStride, outLayout.batchStride, res && res.rank > 2 ? resLayout!.batchStride : 0,
-    f32(opts.alpha ?? 1), f32(beta), opts.bias?.offset ?? 0, 0,
-  ];
-  const epilogue: Spec = {
-    alias: { TC: storageAlias(outDtype), TBIAS: storageAlias(opts.bias?.dtype ?? 'f32') },
-    flags: [
-      ...(beta !== 0 ? ['BETA'] : []), ...(opts.bias ? ['BIAS'] : []), ...(opts.activation === 'gelu' ? ['GELU'] : []),
-      ...(res ? ['RESIDUAL'] : []), ...(transA ? ['TRANS_A'] : []), ...(transB ? ['TRANS_B'] : []),
-    ],
-  };
-  const extra = [opts.bias?.buffer ?? placeholder(gpu).buffer, res?.buffer ?? placeholder(gpu).buffer];
-  const buffers = [A.t.buffer, B.t.buffer, out.buffer, ...extra];
-  const needsF16 = [a.dtype, b.dtype, outDtype, opts.bias?.dtype].includes('f16');
-
-  if (M * N * batch > 0) {
+  const A = readable(a), B = readable(b);
+  try {
+    const transA = !!opts.transA !== A.layout.flipped;
+    const transB = !!opts.transB !== B.layout.flipped;
+    const problem: Problem = {
+      m: M, n: N, k: K, batch, transA, transB,
+      a: A.t, b: B.t, la: { ...A.layout, batchStride: numel(batchA) === 1 ? 0 : A.layout.batchStride },
+      lb: { ...B.layout, batchStride: numel(batchB) === 1 ? 0 : B.layout.batchStride },
+    };
+    const variant = opts.variant ?? chooseVariant(gpu, problem);
+    const epilogue: Spec = {
+      alias: { TC: storageAlias(outDtype), TBIAS: storageAlias(opts.bias?.dtype ?? 'f32') },
+      flags: [
+        ...(beta !== 0 ? ['BETA'] : []), ...(opts.bias ? ['BIAS'] : []), ...(opts.activation === 'gelu' ? ['GELU'] : []),
+        ...(res ? ['RESIDUAL'] : []), ...(transA ? ['TRANS_A'] : []), ...(transB ? ['TRANS_B'] : []),
+      ],
+    };
+    let kernel: Kernel, spec: Spec, tile: { bm: number; bn: number };
     if (variant === 'subgroup-matrix') {
-      const tile = (opts.tile as SubgroupMatrixTile | undefined) ?? defaultSubgroupMatrixTile(gpu, problem);
-      const why = !tile ? 'this adapter has no f16 subgroup-matrix support' : subgroupMatrixProblem(gpu, problem, tile);
+      const t = (opts.tile as SubgroupMatrixTile | undefined) ?? defaultSubgroupMatrixTile(gpu, problem);
+      const why = !t ? 'this adapter has no f16 subgroup-matrix support' : subgroupMatrixProblem(gpu, problem, t);
       if (why) throw new ShapeError(`matmul: the subgroup-matrix kernel cannot run this product: ${why}`);
-      const spec: Spec = {
-        ...epilogue,
-        enable: ['f16', 'chromium_experimental_subgroup_matrix'],
-        const: tileConsts(tile!),
-      };
-      gpu.dispatch(subgroupMatrixKernel(tile!), spec, buffers, params,
-        [Math.ceil(N / tile!.bn), Math.ceil(M / tile!.bm), batch]);
+      [kernel, tile] = [subgroupMatrixKernel(t!), t!];
+      spec = { ...epilogue, enable: ['f16', 'chromium_experimental_subgroup_matrix'], const: tileConsts(t!) };
     } else {
-      const tile = (opts.tile as TiledTile | undefined) ?? chooseTiledTile(gpu, problem);
-      checkTiledTile(tile);
+      const t = (opts.tile as TiledTile | undefined) ?? chooseTiledTile(gpu, problem);
+      checkTiledTile(t);
       const vecA = vectorisable(problem.la, A.t.offset, transA ? M : K, 4);
       const vecB = vectorisable(problem.lb, B.t.offset, transB ? K : N, 4);
-      const spec: Spec = {
-        enable: needsF16 ? ['f16'] : [],
+      [kernel, tile] = [GEMM, t];
+      spec = {
+        enable: [a.dtype, b.dtype, outDtype, opts.bias?.dtype].includes('f16') ? ['f16'] : [],
         alias: { ...epilogue.alias, TA: storageAlias(a.dtype), TB: storageAlias(b.dtype) },
-        const: { BM: tile.bm, BN: tile.bn, BK: tile.bk, TM: tile.tm, TN: tile.tn },
+        const: { BM: t.bm, BN: t.bn, BK: t.bk, TM: t.tm, TN: t.tn },
         flags: [
           ...epilogue.flags!, ...(vecA ? ['VEC_A'] : []), ...(vecB ? ['VEC_B'] : []),
           ...(a.dtype === 'bf16' ? ['A_BF16'] : []), ...(b.dtype === 'bf16' ? ['B_BF16'] : []),
         ],
       };
-      gpu.dispatch(GEMM, spec, buffers, params, [Math.ceil(N / tile.bn), Math.ceil(M / tile.bm), batch]);
     }
+
+    const out = opts.c ?? Tensor.empty(gpu, outShape, outDtype);
+    const params: Param[] = [
+      M, N, K, 0,
+      problem.la.ld, problem.lb.ld, outLayout.ld, resLayout?.ld ?? 0,
+      A.t.offset, B.t.offset, out.offset, res?.offset ?? 0,
+      problem.la.batchStride, problem.lb.batchStride, outLayout.batchStride, res && res.rank > 2 ? resLayout!.batchStride : 0,
+      f32(opts.alpha ?? 1), f32(beta), opts.bias?.offset ?? 0, 0,
+    ];
+    const buffers = [A.t.buffer, B.t.buffer, out.buffer, opts.bias?.buffer ?? placeholder(gpu).buffer, res?.buffer ?? placeholder(gpu).buffer];
+    if (M * N * batch > 0) gpu.dispatch(kernel, spec, buffers, params, [Math.ceil(N / tile.bn), Math.ceil(M / tile.bm), batch]);
+    return out;
+  } finally {
+    // Copies are only read by work already recorded, which the pool orders before any reuse.
+    if (A.copied) A.t.dispose();
+    if (B.copied) B.t.dispose();
   }
-  if (A.copied) A.t.dispose();
-  if (B.copied) B.t.dispose();
-  return out;
 }
 
 interface Problem {

@@ -99,7 +99,14 @@ test('strided views are read in place: transposed views, row slices (lda > K), m
   const out = matmul(Tensor.from(gpu, x, [2, 3, 5, 4]), Tensor.from(gpu, y, [4, 6]));
   expect(out.shape).toEqual([2, 3, 5, 6]);
   expect(maxRelErr(await out.toArray(), reference(x, y, { m: 5, n: 6, k: 4, batch: 6, shareB: true }))).toBeLessThan(tol.f32);
-  [wide, a, bNK, c, out].forEach((t) => t.dispose());
+  // A view whose last two dimensions both have non-unit strides is copied first.
+  const z = randn(3 * 4 * 5, 15).map(Math.fround), w = randn(4 * 2, 16).map(Math.fround);
+  const base = Tensor.from(gpu, z, [3, 4, 5]);
+  const view = base.permute([2, 0, 1]); // [5, 3, 4], strides [1, 20, 5]
+  const viewed = Array.from({ length: 5 * 3 * 4 }, (_, i) => z[Math.floor(i / 4) % 3 * 20 + (i % 4) * 5 + Math.floor(i / 12)]);
+  const prod = matmul(view, Tensor.from(gpu, w, [4, 2]));
+  expect(maxRelErr(await prod.toArray(), reference(viewed, w, { m: 3, n: 2, k: 4, batch: 5, shareB: true }))).toBeLessThan(tol.f32);
+  [wide, a, bNK, c, out, base, view, prod].forEach((t) => t.dispose());
 });
 
 test('alpha and beta accumulate into c in place', async () => {
