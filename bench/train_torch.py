@@ -34,6 +34,9 @@ class GPT(nn.Module):
         self.wte, self.wpe = nn.Embedding(V, d), nn.Embedding(T, d)
         self.h = nn.ModuleList(Block() for _ in range(L))
         self.ln_f = nn.LayerNorm(d)
+        for m in self.modules():
+            if isinstance(m, (nn.Linear, nn.Embedding)):
+                nn.init.normal_(m.weight, std=0.02)
 
     def forward(self, idx, targets):
         x = self.wte(idx) + self.wpe(torch.arange(T, device=dev))
