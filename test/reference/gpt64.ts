@@ -64,7 +64,7 @@ function layerNormBack(dy: Float64Array, xhat: Float64Array, rstd: Float64Array,
 
 const addBias = (y: Float64Array, b: Float64Array, m: number) => { for (let i = 0; i < y.length; i++) y[i] += b[i % m]; return y; };
 const colSum = (dy: Float64Array, m: number) => { const o = new Float64Array(m); for (let i = 0; i < dy.length; i++) o[i % m] += dy[i]; return o; };
-const addInto = (a: Float64Array, b: Float64Array) => { for (let i = 0; i < a.length; i++) a[i] += b[i]; return a; };
+const addInto = (a: Float64Array, b: Float64Array): Float64Array<ArrayBuffer> => { for (let i = 0; i < a.length; i++) a[i] += b[i]; return a as Float64Array<ArrayBuffer>; };
 
 /** Mean loss and gradients of every parameter for one batch. */
 export function lossAndGrads(c: GptConfig, p: P, inputs: Uint32Array, targets: Uint32Array, B: number, T: number): { loss: number; grads: P } {
