@@ -12,19 +12,26 @@
 //       j < key_len[b]
 //   &&  (!CAUSAL   || j <= i + causal_offset || j < prefix_len[b])
 //   &&  (!SEGMENTS || seg_q[b, i] == seg_k[b, j])
-// causal_offset is a uniform (usually Tk - Tq: the queries are the last Tq positions).
-// With flag ROW_LENGTHS, mask_words (u32) holds prefix_len [B] at 0 and key_len [B] at B;
-// with SEGMENTS it also holds seg_q [B, Tq] at 2B and seg_k [B, Tk] after it. Without
-// ROW_LENGTHS, prefix_len = 0 and key_len = Tk (mask_words is bound but not read).
+// CAUSAL, ROW_LENGTHS and SEGMENTS are bits of the uniform mask_bits (run-time, not variants: one
+// compiled kernel serves every mask, and the branches on them are uniform). causal_offset is
+// usually Tk - Tq: the queries are the last Tq positions.
+// With ROW_LENGTHS, mask_words (u32) holds prefix_len [B] at 0 and key_len [B] at B; with
+// SEGMENTS it also holds seg_q [B, Tq] at 2B and seg_k [B, Tk] after it. Without ROW_LENGTHS,
+// prefix_len = 0 and key_len = Tk and mask_words (bound to any buffer) is not read.
 // A row that may attend no key gets o = 0, lse = -inf and zero gradients.
 // Each kernel declares `mask_words` as its last binding.
 //
-// Spec (all kernels): alias T (f32 or f16 storage; arithmetic in f32), const D (head dim <= 128),
-// flags CAUSAL, ROW_LENGTHS, SEGMENTS.
+// Tiles in workgroup memory are f32 whatever T is: each element is converted once when a tile is
+// loaded rather than by every thread that reads it.
+// Spec (all kernels): alias T (f32 or f16 storage; arithmetic in f32), const D (head dim <= 128).
 
 struct Params {
   heads: u32, tq: u32, tk: u32, batch: u32,
-  scale: f32, causal_offset: i32, minus_inf: f32, _p1: u32,   // minus_inf = -inf: WGSL has no such constant
+  scale: f32, causal_offset: i32, minus_inf: f32, mask_bits: u32,   // minus_inf = -inf: WGSL has no such constant
+  // D4 as a uniform: head-dim loops run to it rather than to the constant, so that compilers do not
+  // unroll them in full (that tripled compile time on the CPU adapter; each iteration already
+  // holds TM*TN vec4 dot products).
+  d4: u32, _p0: u32, _p1: u32, _p2: u32,
   q_l: vec4<u32>, k_l: vec4<u32>, v_l: vec4<u32>, do_l: vec4<u32>,
 }
 @group(0) @binding(0) var<uniform> p: Params;
@@ -32,68 +39,53 @@ struct Params {
 const D4 = (D + 3u) / 4u;         // head dim in vec4s (zero-padded in workgroup tiles)
 const DP4 = D4 + 1u;              // row stride of tiles read down columns: one spare vec4 avoids bank conflicts
 const NEG = -3.0e38;              // "no score yet"; finite, so no inf arithmetic is needed
+const CAUSAL = 1u;
+const ROW_LENGTHS = 2u;
+const SEGMENTS = 4u;
 
 fn row_at(l: vec4<u32>, b: u32, h: u32, t: u32) -> u32 {
   return l.x + b * l.y + h * l.z + t * l.w;
 }
 
+fn has(bit: u32) -> bool {
+  return (p.mask_bits & bit) != 0u;
+}
+
 fn prefix_len(b: u32) -> u32 {
-#if ROW_LENGTHS
+  if (!has(ROW_LENGTHS)) { return 0u; }
   return mask_words[b];
-#else
-  return 0u;
-#endif
 }
 
 fn key_len(b: u32) -> u32 {
-#if ROW_LENGTHS
+  if (!has(ROW_LENGTHS)) { return p.tk; }
   return min(mask_words[p.batch + b], p.tk);
-#else
-  return p.tk;
-#endif
 }
 
 fn seg_q(b: u32, i: u32) -> u32 {
-#if SEGMENTS
+  if (!has(SEGMENTS)) { return 0u; }
   return mask_words[2u * p.batch + b * p.tq + i];
-#else
-  return 0u;
-#endif
 }
 
 fn seg_k(b: u32, j: u32) -> u32 {
-#if SEGMENTS
+  if (!has(SEGMENTS)) { return 0u; }
   return mask_words[2u * p.batch + p.batch * p.tq + b * p.tk + j];
-#else
-  return 0u;
-#endif
 }
 
 /** The mask rule above, for a query i < Tq and key j (any j; keys >= key_len are refused). */
 fn may_attend(i: u32, j: u32, prefix: u32, klen: u32, sq: u32, sk: u32) -> bool {
-  var ok = j < klen && sq == sk;
-#if CAUSAL
-  ok = ok && (i32(j) <= i32(i) + p.causal_offset || j < prefix);
-#endif
-  return ok;
+  let causal_ok = !has(CAUSAL) || i32(j) <= i32(i) + p.causal_offset || j < prefix;
+  return j < klen && sq == sk && causal_ok;
 }
 
 /** One past the last key that any query <= i_last may attend (uniform: tiles beyond it are skipped). */
 fn key_end(i_last: u32, prefix: u32, klen: u32) -> u32 {
-#if CAUSAL
+  if (!has(CAUSAL)) { return klen; }
   let causal_end = u32(max(i32(i_last) + p.causal_offset + 1, 0));
   return min(klen, max(causal_end, prefix));
-#else
-  return klen;
-#endif
 }
 
 /** The first query that may attend any key >= j0 (uniform: earlier query tiles are skipped). */
 fn query_begin(j0: u32, prefix: u32) -> u32 {
-#if CAUSAL
-  if (j0 < prefix) { return 0u; }
+  if (!has(CAUSAL) || j0 < prefix) { return 0u; }
   return u32(clamp(i32(j0) - p.causal_offset, 0, i32(p.tq)));
-#else
-  return 0u;
-#endif
 }

@@ -24,35 +24,35 @@ const NT = RG * NX;
 const TN = BMQ / NX;
 const TD4 = (D4 + NX - 1u) / NX;
 
-var<workgroup> k_sh: array<vec4<T>, BNK * D4>;
-var<workgroup> v_sh: array<vec4<T>, BNK * D4>;
-var<workgroup> q_sh: array<vec4<T>, BMQ * DP4>;
-var<workgroup> do_sh: array<vec4<T>, BMQ * DP4>;
+var<workgroup> k_sh: array<vec4<f32>, BNK * D4>;
+var<workgroup> v_sh: array<vec4<f32>, BNK * D4>;
+var<workgroup> q_sh: array<vec4<f32>, BMQ * DP4>;
+var<workgroup> do_sh: array<vec4<f32>, BMQ * DP4>;
 var<workgroup> p_sh: array<f32, BNK * BMQ>;
 var<workgroup> ds_sh: array<f32, BNK * BMQ>;
 var<workgroup> stat_sh: array<vec2<f32>, BMQ>;
 
-fn load_q(rb: u32, c: u32) -> vec4<T> {
-  var x = vec4<T>();
-  for (var u = 0u; u < 4u; u++) { if (c * 4u + u < D) { x[u] = q[rb + c * 4u + u]; } }
+fn load_q(rb: u32, c: u32) -> vec4<f32> {
+  var x = vec4<f32>();
+  for (var u = 0u; u < 4u; u++) { if (c * 4u + u < D) { x[u] = f32(q[rb + c * 4u + u]); } }
   return x;
 }
 
-fn load_k(rb: u32, c: u32) -> vec4<T> {
-  var x = vec4<T>();
-  for (var u = 0u; u < 4u; u++) { if (c * 4u + u < D) { x[u] = k[rb + c * 4u + u]; } }
+fn load_k(rb: u32, c: u32) -> vec4<f32> {
+  var x = vec4<f32>();
+  for (var u = 0u; u < 4u; u++) { if (c * 4u + u < D) { x[u] = f32(k[rb + c * 4u + u]); } }
   return x;
 }
 
-fn load_v(rb: u32, c: u32) -> vec4<T> {
-  var x = vec4<T>();
-  for (var u = 0u; u < 4u; u++) { if (c * 4u + u < D) { x[u] = v[rb + c * 4u + u]; } }
+fn load_v(rb: u32, c: u32) -> vec4<f32> {
+  var x = vec4<f32>();
+  for (var u = 0u; u < 4u; u++) { if (c * 4u + u < D) { x[u] = f32(v[rb + c * 4u + u]); } }
   return x;
 }
 
-fn load_do(rb: u32, c: u32) -> vec4<T> {
-  var x = vec4<T>();
-  for (var u = 0u; u < 4u; u++) { if (c * 4u + u < D) { x[u] = d_o[rb + c * 4u + u]; } }
+fn load_do(rb: u32, c: u32) -> vec4<f32> {
+  var x = vec4<f32>();
+  for (var u = 0u; u < 4u; u++) { if (c * 4u + u < D) { x[u] = f32(d_o[rb + c * 4u + u]); } }
   return x;
 }
 
@@ -67,8 +67,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
 
   for (var e = t; e < BNK * D4; e += NT) {
     let j = j0 + e / D4;
-    var kx = vec4<T>();
-    var vx = vec4<T>();
+    var kx = vec4<f32>();
+    var vx = vec4<f32>();
     if (j < p.tk) {
       kx = load_k(row_at(p.k_l, b, h, j), e % D4);
       vx = load_v(row_at(p.v_l, b, h, j), e % D4);
@@ -92,8 +92,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
     workgroupBarrier();   // the previous tile's products are done with q_sh, do_sh, p_sh, ds_sh
     for (var e = t; e < BMQ * D4; e += NT) {
       let i = i0 + e / D4;
-      var qx = vec4<T>();
-      var ox = vec4<T>();
+      var qx = vec4<f32>();
+      var ox = vec4<f32>();
       if (i < p.tq) {
         qx = load_q(row_at(p.q_l, b, h, i), e % D4);
         ox = load_do(row_at(p.do_l, b, h, i), e % D4);
@@ -110,16 +110,16 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
 
     var s = array<array<f32, TN>, TM>();
     var dp = array<array<f32, TN>, TM>();
-    for (var d4 = 0u; d4 < D4; d4++) {
+    for (var d4 = 0u; d4 < p.d4; d4++) {
       var qc = array<vec4<f32>, TN>();
       var oc = array<vec4<f32>, TN>();
       for (var c = 0u; c < TN; c++) {
-        qc[c] = vec4<f32>(q_sh[(tx + c * NX) * DP4 + d4]);
-        oc[c] = vec4<f32>(do_sh[(tx + c * NX) * DP4 + d4]);
+        qc[c] = q_sh[(tx + c * NX) * DP4 + d4];
+        oc[c] = do_sh[(tx + c * NX) * DP4 + d4];
       }
       for (var r = 0u; r < TM; r++) {
-        let kr = vec4<f32>(k_sh[(ty * TM + r) * D4 + d4]);
-        let vr = vec4<f32>(v_sh[(ty * TM + r) * D4 + d4]);
+        let kr = k_sh[(ty * TM + r) * D4 + d4];
+        let vr = v_sh[(ty * TM + r) * D4 + d4];
         for (var c = 0u; c < TN; c++) {
           s[r][c] += dot(kr, qc[c]);
           dp[r][c] += dot(vr, oc[c]);
@@ -141,14 +141,14 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
     }
     workgroupBarrier();
 
-    for (var c = 0u; c < BMQ; c++) {
+    for (var c = 0u; c < min(BMQ, p.tq - i0); c++) {
       var oc = array<vec4<f32>, TD4>();
       var qc = array<vec4<f32>, TD4>();
       for (var kk = 0u; kk < TD4; kk++) {
         let c4 = tx + kk * NX;
         if (c4 < D4) {
-          oc[kk] = vec4<f32>(do_sh[c * DP4 + c4]);
-          qc[kk] = vec4<f32>(q_sh[c * DP4 + c4]);
+          oc[kk] = do_sh[c * DP4 + c4];
+          qc[kk] = q_sh[c * DP4 + c4];
         }
       }
       for (var r = 0u; r < TM; r++) {

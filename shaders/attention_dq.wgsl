@@ -22,33 +22,33 @@ const NT = RG * NX;
 const TN = BNK / NX;
 const TD4 = (D4 + NX - 1u) / NX;
 
-var<workgroup> q_sh: array<vec4<T>, BMQ * D4>;
-var<workgroup> do_sh: array<vec4<T>, BMQ * D4>;
-var<workgroup> k_sh: array<vec4<T>, BNK * DP4>;
-var<workgroup> v_sh: array<vec4<T>, BNK * DP4>;
+var<workgroup> q_sh: array<vec4<f32>, BMQ * D4>;
+var<workgroup> do_sh: array<vec4<f32>, BMQ * D4>;
+var<workgroup> k_sh: array<vec4<f32>, BNK * DP4>;
+var<workgroup> v_sh: array<vec4<f32>, BNK * DP4>;
 var<workgroup> ds_sh: array<f32, BMQ * BNK>;
 
-fn load_q(rb: u32, c: u32) -> vec4<T> {
-  var x = vec4<T>();
-  for (var u = 0u; u < 4u; u++) { if (c * 4u + u < D) { x[u] = q[rb + c * 4u + u]; } }
+fn load_q(rb: u32, c: u32) -> vec4<f32> {
+  var x = vec4<f32>();
+  for (var u = 0u; u < 4u; u++) { if (c * 4u + u < D) { x[u] = f32(q[rb + c * 4u + u]); } }
   return x;
 }
 
-fn load_k(rb: u32, c: u32) -> vec4<T> {
-  var x = vec4<T>();
-  for (var u = 0u; u < 4u; u++) { if (c * 4u + u < D) { x[u] = k[rb + c * 4u + u]; } }
+fn load_k(rb: u32, c: u32) -> vec4<f32> {
+  var x = vec4<f32>();
+  for (var u = 0u; u < 4u; u++) { if (c * 4u + u < D) { x[u] = f32(k[rb + c * 4u + u]); } }
   return x;
 }
 
-fn load_v(rb: u32, c: u32) -> vec4<T> {
-  var x = vec4<T>();
-  for (var u = 0u; u < 4u; u++) { if (c * 4u + u < D) { x[u] = v[rb + c * 4u + u]; } }
+fn load_v(rb: u32, c: u32) -> vec4<f32> {
+  var x = vec4<f32>();
+  for (var u = 0u; u < 4u; u++) { if (c * 4u + u < D) { x[u] = f32(v[rb + c * 4u + u]); } }
   return x;
 }
 
-fn load_do(rb: u32, c: u32) -> vec4<T> {
-  var x = vec4<T>();
-  for (var u = 0u; u < 4u; u++) { if (c * 4u + u < D) { x[u] = d_o[rb + c * 4u + u]; } }
+fn load_do(rb: u32, c: u32) -> vec4<f32> {
+  var x = vec4<f32>();
+  for (var u = 0u; u < 4u; u++) { if (c * 4u + u < D) { x[u] = f32(d_o[rb + c * 4u + u]); } }
   return x;
 }
 
@@ -64,8 +64,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
 
   for (var e = t; e < BMQ * D4; e += NT) {
     let i = i0 + e / D4;
-    var qx = vec4<T>();
-    var ox = vec4<T>();
+    var qx = vec4<f32>();
+    var ox = vec4<f32>();
     if (i < p.tq) {
       qx = load_q(row_at(p.q_l, b, h, i), e % D4);
       ox = load_do(row_at(p.do_l, b, h, i), e % D4);
@@ -91,8 +91,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
     workgroupBarrier();   // the previous tile's dS k is done with k_sh and ds_sh
     for (var e = t; e < BNK * D4; e += NT) {
       let j = j0 + e / D4;
-      var kx = vec4<T>();
-      var vx = vec4<T>();
+      var kx = vec4<f32>();
+      var vx = vec4<f32>();
       if (j < p.tk) {
         kx = load_k(row_at(p.k_l, b, h, j), e % D4);
         vx = load_v(row_at(p.v_l, b, h, j), e % D4);
@@ -104,16 +104,16 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
 
     var s = array<array<f32, TN>, TM>();
     var dp = array<array<f32, TN>, TM>();
-    for (var d4 = 0u; d4 < D4; d4++) {
+    for (var d4 = 0u; d4 < p.d4; d4++) {
       var kc = array<vec4<f32>, TN>();
       var vc = array<vec4<f32>, TN>();
       for (var c = 0u; c < TN; c++) {
-        kc[c] = vec4<f32>(k_sh[(tx + c * NX) * DP4 + d4]);
-        vc[c] = vec4<f32>(v_sh[(tx + c * NX) * DP4 + d4]);
+        kc[c] = k_sh[(tx + c * NX) * DP4 + d4];
+        vc[c] = v_sh[(tx + c * NX) * DP4 + d4];
       }
       for (var r = 0u; r < TM; r++) {
-        let qr = vec4<f32>(q_sh[(ty * TM + r) * D4 + d4]);
-        let orow = vec4<f32>(do_sh[(ty * TM + r) * D4 + d4]);
+        let qr = q_sh[(ty * TM + r) * D4 + d4];
+        let orow = do_sh[(ty * TM + r) * D4 + d4];
         for (var c = 0u; c < TN; c++) {
           s[r][c] += dot(qr, kc[c]);
           dp[r][c] += dot(orow, vc[c]);
@@ -133,11 +133,11 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
     }
     workgroupBarrier();
 
-    for (var j = 0u; j < BNK; j++) {
+    for (var j = 0u; j < min(BNK, end - j0); j++) {
       var kc = array<vec4<f32>, TD4>();
       for (var kk = 0u; kk < TD4; kk++) {
         let c4 = tx + kk * NX;
-        if (c4 < D4) { kc[kk] = vec4<f32>(k_sh[j * DP4 + c4]); }
+        if (c4 < D4) { kc[kk] = k_sh[j * DP4 + c4]; }
       }
       for (var r = 0u; r < TM; r++) {
         let dsr = ds_sh[(ty * TM + r) * BNK + j];

@@ -25,26 +25,26 @@ const NT = RG * NX;
 const TN = BN / NX;
 const TD4 = (D4 + NX - 1u) / NX;
 
-var<workgroup> q_sh: array<vec4<T>, BM * D4>;
-var<workgroup> kv_sh: array<vec4<T>, BN * DP4>;
+var<workgroup> q_sh: array<vec4<f32>, BM * D4>;
+var<workgroup> kv_sh: array<vec4<f32>, BN * DP4>;
 var<workgroup> p_sh: array<f32, BM * BN>;
 var<workgroup> row_sh: array<f32, BM * NX>;   // per-thread partial row maxima, then row sums
 
-fn load_q(rb: u32, c: u32) -> vec4<T> {
-  var x = vec4<T>();
-  for (var u = 0u; u < 4u; u++) { if (c * 4u + u < D) { x[u] = q[rb + c * 4u + u]; } }
+fn load_q(rb: u32, c: u32) -> vec4<f32> {
+  var x = vec4<f32>();
+  for (var u = 0u; u < 4u; u++) { if (c * 4u + u < D) { x[u] = f32(q[rb + c * 4u + u]); } }
   return x;
 }
 
-fn load_k(rb: u32, c: u32) -> vec4<T> {
-  var x = vec4<T>();
-  for (var u = 0u; u < 4u; u++) { if (c * 4u + u < D) { x[u] = k[rb + c * 4u + u]; } }
+fn load_k(rb: u32, c: u32) -> vec4<f32> {
+  var x = vec4<f32>();
+  for (var u = 0u; u < 4u; u++) { if (c * 4u + u < D) { x[u] = f32(k[rb + c * 4u + u]); } }
   return x;
 }
 
-fn load_v(rb: u32, c: u32) -> vec4<T> {
-  var x = vec4<T>();
-  for (var u = 0u; u < 4u; u++) { if (c * 4u + u < D) { x[u] = v[rb + c * 4u + u]; } }
+fn load_v(rb: u32, c: u32) -> vec4<f32> {
+  var x = vec4<f32>();
+  for (var u = 0u; u < 4u; u++) { if (c * 4u + u < D) { x[u] = f32(v[rb + c * 4u + u]); } }
   return x;
 }
 
@@ -59,7 +59,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
 
   for (var e = t; e < BM * D4; e += NT) {
     let i = i0 + e / D4;
-    var x = vec4<T>();
+    var x = vec4<f32>();
     if (i < p.tq) { x = load_q(row_at(p.q_l, b, h, i), e % D4); }
     q_sh[e] = x;
   }
@@ -79,18 +79,18 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
     workgroupBarrier();   // the previous tile's P V is done with kv_sh and p_sh
     for (var e = t; e < BN * D4; e += NT) {
       let j = j0 + e / D4;
-      var x = vec4<T>();
+      var x = vec4<f32>();
       if (j < p.tk) { x = load_k(row_at(p.k_l, b, h, j), e % D4); }
       kv_sh[(e / D4) * DP4 + e % D4] = x;
     }
     workgroupBarrier();
 
     var s = array<array<f32, TN>, TM>();
-    for (var d4 = 0u; d4 < D4; d4++) {
+    for (var d4 = 0u; d4 < p.d4; d4++) {
       var kc = array<vec4<f32>, TN>();
-      for (var c = 0u; c < TN; c++) { kc[c] = vec4<f32>(kv_sh[(tx + c * NX) * DP4 + d4]); }
+      for (var c = 0u; c < TN; c++) { kc[c] = kv_sh[(tx + c * NX) * DP4 + d4]; }
       for (var r = 0u; r < TM; r++) {
-        let qr = vec4<f32>(q_sh[(ty * TM + r) * D4 + d4]);
+        let qr = q_sh[(ty * TM + r) * D4 + d4];
         for (var c = 0u; c < TN; c++) { s[r][c] += dot(qr, kc[c]); }
       }
     }
@@ -112,7 +112,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
 
     for (var e = t; e < BN * D4; e += NT) {
       let j = j0 + e / D4;
-      var x = vec4<T>();
+      var x = vec4<f32>();
       if (j < p.tk) { x = load_v(row_at(p.v_l, b, h, j), e % D4); }
       kv_sh[(e / D4) * DP4 + e % D4] = x;
     }
@@ -132,11 +132,11 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
     }
     workgroupBarrier();   // P and V visible
 
-    for (var j = 0u; j < BN; j++) {
+    for (var j = 0u; j < min(BN, end - j0); j++) {
       var vc = array<vec4<f32>, TD4>();
       for (var kk = 0u; kk < TD4; kk++) {
         let c4 = tx + kk * NX;
-        if (c4 < D4) { vc[kk] = vec4<f32>(kv_sh[j * DP4 + c4]); }
+        if (c4 < D4) { vc[kk] = kv_sh[j * DP4 + c4]; }
       }
       for (var r = 0u; r < TM; r++) {
         let pr = p_sh[(ty * TM + r) * BN + j];

@@ -119,10 +119,10 @@ export class AttentionMask {
     return new AttentionMask(opts.causal, offset, batch, segQ === undefined ? null : { tq, tk }, words);
   }
 
-  /** Kernel flags, and the buffer to bind as mask_words (any buffer when the mask has no per-row data). */
-  binding(fallback: GPUBuffer): { flags: string[]; buffer: GPUBuffer } {
-    const flags = [...(this.causal ? ['CAUSAL'] : []), ...(this.words ? ['ROW_LENGTHS'] : []), ...(this.segmentLengths ? ['SEGMENTS'] : [])];
-    return { flags, buffer: this.words?.buffer ?? fallback };
+  /** The kernels' mask_bits (see attention_common.wgsl), and the buffer to bind as mask_words (any buffer when unused). */
+  binding(fallback: GPUBuffer): { bits: number; buffer: GPUBuffer } {
+    const bits = (this.causal ? 1 : 0) | (this.words ? 2 : 0) | (this.segmentLengths ? 4 : 0);
+    return { bits, buffer: this.words?.buffer ?? fallback };
   }
 
   dispose(): void {
@@ -152,14 +152,15 @@ const CANDIDATES: AttentionTiles[] = [
   { rg: 8, tm: 4, nx: 8, n: 32 },
   { rg: 8, tm: 4, nx: 8, n: 16 },
   { rg: 8, tm: 2, nx: 4, n: 16 },
+  { rg: 8, tm: 2, nx: 8, n: 8 },
   { rg: 4, tm: 2, nx: 4, n: 8 },
 ];
 
 type Pass = 'forward' | 'dkdv' | 'dq';
 
-/** Workgroup memory bytes of one pass's tiles (mirrors the var<workgroup> declarations). */
-export function sharedBytes(pass: Pass, t: AttentionTiles, headDim: number, dtype: 'f32' | 'f16'): number {
-  const vec4 = dtype === 'f16' ? 8 : 16;
+/** Workgroup memory bytes of one pass's tiles (mirrors the var<workgroup> declarations; tiles are f32). */
+export function sharedBytes(pass: Pass, t: AttentionTiles, headDim: number): number {
+  const vec4 = 16;
   const d4 = Math.ceil(headDim / 4);
   const own = t.rg * t.tm;
   switch (pass) {
@@ -169,17 +170,17 @@ export function sharedBytes(pass: Pass, t: AttentionTiles, headDim: number, dtyp
   }
 }
 
-function chooseTiles(gpu: Gpu, pass: Pass, headDim: number, dtype: 'f32' | 'f16'): AttentionTiles {
+function chooseTiles(gpu: Gpu, pass: Pass, headDim: number): AttentionTiles {
   const limit = gpu.caps.limits.maxComputeWorkgroupStorageSize;
-  const fit = CANDIDATES.find((t) => sharedBytes(pass, t, headDim, dtype) <= limit);
-  if (!fit) throw new ShapeError(`attention with head dim ${headDim} (${dtype}) needs more workgroup memory than this adapter's ${limit} bytes`);
+  const fit = CANDIDATES.find((t) => sharedBytes(pass, t, headDim) <= limit);
+  if (!fit) throw new ShapeError(`attention with head dim ${headDim} needs more workgroup memory than this adapter's ${limit} bytes`);
   return fit;
 }
 
-function checkTiles(gpu: Gpu, pass: Pass, t: AttentionTiles, headDim: number, dtype: 'f32' | 'f16'): void {
+function checkTiles(gpu: Gpu, pass: Pass, t: AttentionTiles, headDim: number): void {
   const ok = [t.rg, t.tm, t.nx, t.n].every((x) => Number.isInteger(x) && x > 0) && t.n % t.nx === 0 &&
     t.rg * t.nx <= gpu.caps.limits.maxComputeInvocationsPerWorkgroup &&
-    sharedBytes(pass, t, headDim, dtype) <= gpu.caps.limits.maxComputeWorkgroupStorageSize;
+    sharedBytes(pass, t, headDim) <= gpu.caps.limits.maxComputeWorkgroupStorageSize;
   if (!ok) throw new ShapeError(`attention tiles ${JSON.stringify(t)} do not fit ${pass} with head dim ${headDim} on this adapter`);
 }
 
@@ -233,17 +234,14 @@ function layout(x: Tensor): number[] {
   return [x.offset, x.strides[0], x.strides[1], x.strides[2]];
 }
 
-function params(x: Dims, mask: AttentionMask, scale: number, q: Tensor, k: Tensor, v: Tensor, dO?: Tensor): Param[] {
+function params(x: Dims, mask: AttentionMask, maskBits: number, scale: number, q: Tensor, k: Tensor, v: Tensor, dO?: Tensor): Param[] {
   const offset = mask.causalOffset ?? x.tk - x.tq;
-  return [x.h, x.tq, x.tk, x.b, f32(scale), i32(offset), f32(-Infinity), 0,
+  return [x.h, x.tq, x.tk, x.b, f32(scale), i32(offset), f32(-Infinity), maskBits, Math.ceil(x.d / 4), 0, 0, 0,
     ...layout(q), ...layout(k), ...layout(v), ...(dO ? layout(dO) : [0, 0, 0, 0])];
 }
 
-function spec(x: Dims, flags: string[], tiles: AttentionTiles, streamed: 'BN' | 'BNK' | 'BMQ'): Spec {
-  return mergeSpecs(floatSpec(x.dtype), {
-    const: { D: x.d, RG: tiles.rg, TM: tiles.tm, NX: tiles.nx, [streamed]: tiles.n },
-    flags,
-  });
+function spec(x: Dims, tiles: AttentionTiles, streamed: 'BN' | 'BNK' | 'BMQ'): Spec {
+  return mergeSpecs(floatSpec(x.dtype), { const: { D: x.d, RG: tiles.rg, TM: tiles.tm, NX: tiles.nx, [streamed]: tiles.n } });
 }
 
 function resolveScale(scale: number | undefined, d: number): number {
@@ -268,13 +266,13 @@ export function attentionForwardTiled(q: Tensor, k: Tensor, v: Tensor, mask: Att
   checkMask(mask, x);
   const s = resolveScale(scale, x.d);
   const gpu = q.gpu;
-  const t = tiles ?? chooseTiles(gpu, 'forward', x.d, x.dtype);
-  checkTiles(gpu, 'forward', t, x.d, x.dtype);
+  const t = tiles ?? chooseTiles(gpu, 'forward', x.d);
+  checkTiles(gpu, 'forward', t, x.d);
   const o = Tensor.empty(gpu, [x.b, x.h, x.tq, x.d], x.dtype);
   const lse = Tensor.empty(gpu, [x.b, x.h, x.tq], 'f32');
   const m = mask.binding(q.buffer);
-  gpu.dispatch(FORWARD, spec(x, m.flags, t, 'BN'), [q.buffer, k.buffer, v.buffer, o.buffer, lse.buffer, m.buffer],
-    params(x, mask, s, q, k, v), [Math.ceil(x.tq / (t.rg * t.tm)), x.h, x.b]);
+  gpu.dispatch(FORWARD, spec(x, t, 'BN'), [q.buffer, k.buffer, v.buffer, o.buffer, lse.buffer, m.buffer],
+    params(x, mask, m.bits, s, q, k, v), [Math.ceil(x.tq / (t.rg * t.tm)), x.h, x.b]);
   return { o, lse };
 }
 
@@ -300,10 +298,10 @@ export function attentionBackwardTiled(dO: Tensor, q: Tensor, k: Tensor, v: Tens
   if (!lse.isContiguous) throw new ShapeError('attention lse must be contiguous, as attentionForward returns it');
   const s = resolveScale(scale, x.d);
   const gpu = q.gpu;
-  const tKV = tiles?.dkdv ?? chooseTiles(gpu, 'dkdv', x.d, x.dtype);
-  const tQ = tiles?.dq ?? chooseTiles(gpu, 'dq', x.d, x.dtype);
-  checkTiles(gpu, 'dkdv', tKV, x.d, x.dtype);
-  checkTiles(gpu, 'dq', tQ, x.d, x.dtype);
+  const tKV = tiles?.dkdv ?? chooseTiles(gpu, 'dkdv', x.d);
+  const tQ = tiles?.dq ?? chooseTiles(gpu, 'dq', x.d);
+  checkTiles(gpu, 'dkdv', tKV, x.d);
+  checkTiles(gpu, 'dq', tQ, x.d);
 
   const rows = x.b * x.h * x.tq;
   const stats = Tensor.empty(gpu, [x.b, x.h, x.tq, 2], 'f32');
@@ -314,10 +312,10 @@ export function attentionBackwardTiled(dO: Tensor, q: Tensor, k: Tensor, v: Tens
   const dk = Tensor.empty(gpu, k.shape, x.dtype);
   const dv = Tensor.empty(gpu, v.shape, x.dtype);
   const m = mask.binding(q.buffer);
-  const p = params(x, mask, s, q, k, v, dO);
-  gpu.dispatch(DKDV, spec(x, m.flags, tKV, 'BMQ'), [q.buffer, k.buffer, v.buffer, dO.buffer, stats.buffer, dk.buffer, dv.buffer, m.buffer],
+  const p = params(x, mask, m.bits, s, q, k, v, dO);
+  gpu.dispatch(DKDV, spec(x, tKV, 'BMQ'), [q.buffer, k.buffer, v.buffer, dO.buffer, stats.buffer, dk.buffer, dv.buffer, m.buffer],
     p, [Math.ceil(x.tk / (tKV.rg * tKV.tm)), x.h, x.b]);
-  gpu.dispatch(DQ, spec(x, m.flags, tQ, 'BNK'), [q.buffer, k.buffer, v.buffer, dO.buffer, stats.buffer, dq.buffer, m.buffer],
+  gpu.dispatch(DQ, spec(x, tQ, 'BNK'), [q.buffer, k.buffer, v.buffer, dO.buffer, stats.buffer, dq.buffer, m.buffer],
     p, [Math.ceil(x.tq / (tQ.rg * tQ.tm)), x.h, x.b]);
   stats.dispose();
   return { dq, dk, dv };
