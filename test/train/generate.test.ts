@@ -79,7 +79,7 @@ test('logits through the KV cache equal the full forward pass at every position'
   expect(() => model.forward(tape, weights, extra, 1, 1, undefined, { cache })).toThrow(/exceeds the model's block size 12/);
   extra.dispose();
   cache.forEach((c) => c.dispose());
-});
+}, 300_000); // the first forward pass compiles the kernels: slow with a cold shader cache
 
 test('greedy generation with the cache equals greedy re-running the full forward, past the block size', async () => {
   const want = await referenceGenerate(prompt, 16, { temperature: 0 });
