@@ -84,6 +84,9 @@ export function registerTrain(program: Command): void {
         cfg = applyOverrides(JSON.parse(metadata.train_config), { steps: intFlag('steps', flags.steps) }, 'flags');
         checkTrainConfig(cfg, 'flags');
         extra = { data: metadata.data };
+        const ignored = Object.entries(flags).filter(([k, v]) => v !== undefined && !['out', 'resume', 'steps'].includes(k))
+          .map(([k]) => '--' + k.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase()));
+        if (ignored.length) console.error(`webtrain: resuming with the run's saved settings; ignoring ${ignored.join(', ')} (only --steps may change)`);
       } else {
         cfg = await resolveConfig(flags);
         extra = { data: flags.data ?? '' };

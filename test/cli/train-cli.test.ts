@@ -115,8 +115,10 @@ describe('train, resume, generate and eval on a shard directory', () => {
     // And a newer checkpoint that did not survive intact.
     const good = await readFile(join(run, 'ckpt-00000004.safetensors'));
     await writeFile(join(run, 'ckpt-00000005.safetensors'), good.subarray(0, good.length - 8));
-    const resumed = await webtrain('train', '--resume', '--steps', '6', '--out', run);
+    // Re-running the first command with --resume: its settings are the saved ones, and it says so.
+    const resumed = await webtrain('train', '--resume', '--preset', 'tiny', '--steps', '6', '--config', config, '--data', shards, '--out', run);
     expect(resumed.code, resumed.stderr).toBe(0);
+    expect(resumed.stderr).toContain("resuming with the run's saved settings; ignoring --preset, --config, --data (only --steps may change)");
     expect(resumed.stderr).toContain('resuming at step 4');
     expect(resumed.stderr).toMatch(/skipped unreadable checkpoint\(s\): .*ckpt-00000005\.safetensors.*truncated.*; using step 4/);
     // With a constant learning rate, the first steps of a longer run are those of a shorter one.
