@@ -156,7 +156,8 @@ const CANDIDATES: AttentionTiles[] = [
   { rg: 4, tm: 2, nx: 4, n: 8 },
 ];
 
-type Pass = 'forward' | 'dkdv' | 'dq';
+export type AttentionPass = 'forward' | 'dkdv' | 'dq';
+type Pass = AttentionPass;
 
 /** Workgroup memory bytes of one pass's tiles (mirrors the var<workgroup> declarations; tiles are f32). */
 export function sharedBytes(pass: Pass, t: AttentionTiles, headDim: number): number {
@@ -170,10 +171,19 @@ export function sharedBytes(pass: Pass, t: AttentionTiles, headDim: number): num
   }
 }
 
+/** The tilings of a pass that fit the adapter for this head dim, preferred first (benchmarks sweep them). */
+export function attentionTileCandidates(gpu: Gpu, pass: Pass, headDim: number): AttentionTiles[] {
+  const limit = gpu.caps.limits;
+  return CANDIDATES.filter((t) => sharedBytes(pass, t, headDim) <= limit.maxComputeWorkgroupStorageSize &&
+    t.rg * t.nx <= limit.maxComputeInvocationsPerWorkgroup);
+}
+
 function chooseTiles(gpu: Gpu, pass: Pass, headDim: number): AttentionTiles {
-  const limit = gpu.caps.limits.maxComputeWorkgroupStorageSize;
-  const fit = CANDIDATES.find((t) => sharedBytes(pass, t, headDim) <= limit);
-  if (!fit) throw new ShapeError(`attention with head dim ${headDim} needs more workgroup memory than this adapter's ${limit} bytes`);
+  const fit = attentionTileCandidates(gpu, pass, headDim)[0];
+  if (!fit) {
+    throw new ShapeError(`attention with head dim ${headDim} needs more workgroup memory than this adapter's ` +
+      `${gpu.caps.limits.maxComputeWorkgroupStorageSize} bytes`);
+  }
   return fit;
 }
 

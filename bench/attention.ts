@@ -1,0 +1,230 @@
+// Fused attention benchmark: forward and backward time and TFLOP/s at one shape (default GPT-2
+// 124M: B=16, H=12, T=1024, D=64, causal), per dtype, with a per-kernel profile when the adapter
+// has timestamp queries, each run checked against an f64 host reference on sampled rows.
+//   node dist/bench.mjs attention -- [--json] [--shape B,H,T,D] [--dtypes f32,f16] [--mask causal|none]
+//                                    [--sweep] [--torch]
+// FLOPs count the useful matrix products only (forward 4*B*H*T*T*D, halved (exactly: (T+1)/2T)
+// under the causal mask; backward 2.5x forward, the convention FlashAttention and PyTorch
+// figures use), so the dq pass's recomputation of scores shows up as lower backward TFLOP/s.
+// --sweep times every candidate tiling that fits the adapter, per pass (from the profile).
+// --torch times torch.nn.functional.scaled_dot_product_attention (f32/f16 as asked) in a child
+// python3 on the same shape and adds its figures to each line.
+// Timing: one warm-up call, then enough calls recorded back to back for about 0.3 s, timed from
+// the first recording until the queue reports done (every recorded dispatch runs; outputs go back
+// to the pool and are reused in stream order); one more call's outputs are read back and checked.
+import { spawnSync } from 'node:child_process';
+import { Gpu } from '../src/gpu/device.js';
+import { Tensor } from '../src/tensor/tensor.js';
+import { InputError } from '../src/errors.js';
+import {
+  AttentionMask, type AttentionTiles, attentionForwardTiled, attentionBackwardTiled, attentionTileCandidates,
+} from '../src/nn/functional/attention.js';
+
+type Dtype = 'f32' | 'f16';
+interface Args { json: boolean; shape: [number, number, number, number]; dtypes: Dtype[]; causal: boolean; sweep: boolean; torch: boolean }
+
+function parseArgs(argv: string[]): Args {
+  const out: Args = { json: false, shape: [16, 12, 1024, 64], dtypes: ['f32', 'f16'], causal: true, sweep: false, torch: false };
+  for (let i = 0; i < argv.length; i++) {
+    const [flag, inline] = argv[i].split('=', 2);
+    const value = () => inline ?? argv[++i] ?? '';
+    if (flag === '--json') out.json = true;
+    else if (flag === '--sweep') out.sweep = true;
+    else if (flag === '--torch') out.torch = true;
+    else if (flag === '--shape') {
+      const v = value().split(',').map(Number);
+      if (v.length !== 4 || v.some((n) => !Number.isInteger(n) || n < 1)) throw new InputError(`--shape takes B,H,T,D (positive integers), got '${v}'`);
+      out.shape = v as Args['shape'];
+    } else if (flag === '--dtypes') {
+      const v = value().split(',');
+      if (!v.length || v.some((d) => d !== 'f32' && d !== 'f16')) throw new InputError(`--dtypes takes f32 and/or f16, got '${v}'`);
+      out.dtypes = v as Dtype[];
+    } else if (flag === '--mask') {
+      const v = value();
+      if (v !== 'causal' && v !== 'none') throw new InputError(`--mask takes causal or none, got '${v}'`);
+      out.causal = v === 'causal';
+    } else throw new InputError(`bench attention: unknown flag '${argv[i]}' (known: --json --shape --dtypes --mask --sweep --torch)`);
+  }
+  return out;
+}
+
+/** Values k/64 with |k| <= 64: exact in f16 and f32, so host and GPU start from the same inputs. */
+function exactValues(n: number, seed: number): Float32Array {
+  const out = new Float32Array(n);
+  let s = seed >>> 0;
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    out[i] = ((s >>> 16) % 129 - 64) / 64;
+  }
+  return out;
+}
+
+interface Inputs { q: Float32Array; k: Float32Array; v: Float32Array; dO: Float32Array }
+
+/**
+ * Largest error over sampled rows (b, h, i) of o, lse and dq against f64, relative to the row's
+ * largest reference magnitude.
+ */
+function sampledError(a: Args, x: Inputs, o: ArrayLike<number>, lse: ArrayLike<number>, dq: ArrayLike<number>): number {
+  const [B, H, T, D] = a.shape;
+  const scale = 1 / Math.sqrt(D);
+  let worst = 0;
+  for (let n = 0; n < 8; n++) {
+    const b = (n * 7) % B, h = (n * 5) % H, i = Math.floor(((n + 0.5) / 8) * T);
+    const head = (b * H + h) * T;
+    const row = (head + i) * D;
+    const keys = a.causal ? i + 1 : T;
+    const s = new Float64Array(keys);
+    for (let j = 0; j < keys; j++) {
+      let acc = 0;
+      for (let d = 0; d < D; d++) acc += x.q[row + d] * x.k[(head + j) * D + d];
+      s[j] = acc * scale;
+    }
+    const mx = Math.max(...s);
+    let sum = 0;
+    for (let j = 0; j < keys; j++) sum += Math.exp(s[j] - mx);
+    const p = s.map((sj) => Math.exp(sj - mx) / sum);
+    const oRef = new Float64Array(D), dqRef = new Float64Array(D);
+    for (let j = 0; j < keys; j++) for (let d = 0; d < D; d++) oRef[d] += p[j] * x.v[(head + j) * D + d];
+    let delta = 0;
+    for (let d = 0; d < D; d++) delta += x.dO[row + d] * oRef[d];
+    for (let j = 0; j < keys; j++) {
+      let dp = 0;
+      for (let d = 0; d < D; d++) dp += x.dO[row + d] * x.v[(head + j) * D + d];
+      for (let d = 0; d < D; d++) dqRef[d] += scale * p[j] * (dp - delta) * x.k[(head + j) * D + d];
+    }
+    const rel = (got: ArrayLike<number>, at: number, ref: Float64Array) => {
+      const mag = Math.max(...ref.map(Math.abs), 1e-6);
+      return Math.max(...ref.map((r, d) => Math.abs(got[at + d] - r) / mag));
+    };
+    worst = Math.max(worst, rel(o, row, oRef), rel(dq, row, dqRef), Math.abs(lse[head + i] - (mx + Math.log(sum))) / Math.max(1, Math.abs(mx)));
+  }
+  return worst;
+}
+
+/**
+ * Seconds per call of `record` (which records one call and releases its outputs at once: the pool
+ * hands them to the next call in stream order, and every recorded dispatch runs), over about
+ * 0.3 s of back-to-back calls.
+ */
+async function timePerCall(gpu: Gpu, record: () => void): Promise<number> {
+  const timeReps = async (reps: number) => {
+    const t0 = performance.now();
+    for (let r = 0; r < reps; r++) record();
+    await gpu.sync();
+    return (performance.now() - t0) / 1000;
+  };
+  await timeReps(1);
+  let reps = 1, seconds = await timeReps(1);
+  while (seconds < 0.03 && reps < 256) seconds = await timeReps((reps = Math.min(256, reps * 4)));
+  reps = Math.max(reps, Math.min(256, Math.ceil((reps * 0.3) / seconds)));
+  return (await timeReps(reps)) / reps;
+}
+
+/** Mean nanoseconds per dispatch of each kernel over a few calls, or null without timestamps. */
+async function profile(gpu: Gpu, record: () => void): Promise<Record<string, number> | null> {
+  if (!gpu.caps.timestamps) return null;
+  gpu.startProfile();
+  for (let r = 0; r < 3; r++) record();
+  const p = await gpu.stopProfile();
+  return Object.fromEntries([...p.ns].map(([name, ns]) => [name, ns / p.count.get(name)!]));
+}
+
+interface TorchTimes { fwd_ms: number; bwd_ms: number }
+
+function torchReference(a: Args): Map<Dtype, TorchTimes> | null {
+  const [B, H, T, D] = a.shape;
+  const script = `
+import json, sys, time, torch
+import torch.nn.functional as F
+if not torch.cuda.is_available():
+    sys.exit(3)
+torch.backends.cuda.matmul.allow_tf32 = False
+for name in ${JSON.stringify(a.dtypes)}:
+    dt = {"f32": torch.float32, "f16": torch.float16}[name]
+    q, k, v = (torch.randn(${B}, ${H}, ${T}, ${D}, device="cuda", dtype=dt, requires_grad=True) for _ in range(3))
+    do = torch.randn_like(q)
+    def fwd():
+        return F.scaled_dot_product_attention(q, k, v, is_causal=${a.causal ? 'True' : 'False'})
+    def timed(fn, reps=20):
+        fn(); torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        for _ in range(reps): fn()
+        torch.cuda.synchronize()
+        return (time.perf_counter() - t0) / reps * 1e3
+    f_ms = timed(fwd)
+    fb_ms = timed(lambda: torch.autograd.grad(fwd(), (q, k, v), do))
+    print(json.dumps({"dtype": name, "fwd_ms": f_ms, "bwd_ms": fb_ms - f_ms}))
+`;
+  const r = spawnSync('python3', ['-c', script], { encoding: 'utf8' });
+  if (r.status !== 0) {
+    console.error(`bench attention: no PyTorch reference (${r.status === 3 ? 'no CUDA' : (r.stderr || 'python3 failed').trim().split('\n').pop()})`);
+    return null;
+  }
+  const out = new Map<Dtype, TorchTimes>();
+  for (const line of r.stdout.trim().split('\n')) {
+    const j = JSON.parse(line) as TorchTimes & { dtype: Dtype };
+    out.set(j.dtype, { fwd_ms: j.fwd_ms, bwd_ms: j.bwd_ms });
+  }
+  return out;
+}
+
+export async function run(argv: string[]): Promise<void> {
+  const a = parseArgs(argv);
+  const torch = a.torch ? torchReference(a) : null;
+  const gpu = await Gpu.create();
+  const [B, H, T, D] = a.shape;
+  console.error(`adapter: ${gpu.caps.adapter.vendor} ${gpu.caps.adapter.architecture}; shape B=${B} H=${H} T=${T} D=${D}; mask ${a.causal ? 'causal' : 'none'}`);
+  const fwdFlops = 4 * B * H * T * T * D * (a.causal ? (T + 1) / (2 * T) : 1);
+  const n = B * H * T * D;
+  const host: Inputs = { q: exactValues(n, 1), k: exactValues(n, 2), v: exactValues(n, 3), dO: exactValues(n, 4) };
+  const mask = a.causal ? AttentionMask.causal() : AttentionMask.bidirectional();
+
+  for (const dtype of a.dtypes) {
+    if (dtype === 'f16' && !gpu.caps.f16) { console.error('bench attention: f16 skipped (no shader-f16)'); continue; }
+    const [q, k, v, dO] = [host.q, host.k, host.v, host.dO].map((x) => Tensor.from(gpu, x, [B, H, T, D], dtype));
+    const candidates = (pass: 'forward' | 'dkdv' | 'dq'): (AttentionTiles | undefined)[] => (a.sweep ? attentionTileCandidates(gpu, pass, D) : [undefined]);
+    const runs: { forward?: AttentionTiles; dkdv?: AttentionTiles; dq?: AttentionTiles }[] = a.sweep
+      ? [...candidates('forward').map((t) => ({ forward: t })), ...candidates('dkdv').map((t) => ({ dkdv: t })), ...candidates('dq').map((t) => ({ dq: t }))]
+      : [{}];
+    for (const tiles of runs) {
+      try {
+        const fwd = () => {
+          const r = attentionForwardTiled(q, k, v, mask, undefined, tiles.forward);
+          r.o.dispose(); r.lse.dispose();
+        };
+        const saved = attentionForwardTiled(q, k, v, mask, undefined, tiles.forward);
+        const bwdTiles = tiles.dkdv || tiles.dq ? { dkdv: tiles.dkdv ?? attentionTileCandidates(gpu, 'dkdv', D)[0], dq: tiles.dq ?? attentionTileCandidates(gpu, 'dq', D)[0] } : undefined;
+        const bwd = () => {
+          const g = attentionBackwardTiled(dO, q, k, v, saved.o, saved.lse, mask, undefined, bwdTiles);
+          g.dq.dispose(); g.dk.dispose(); g.dv.dispose();
+        };
+        const fwdS = await timePerCall(gpu, fwd);
+        const bwdS = await timePerCall(gpu, bwd);
+        const kernels = await profile(gpu, () => { fwd(); bwd(); });
+        const g = attentionBackwardTiled(dO, q, k, v, saved.o, saved.lse, mask, undefined, bwdTiles);
+        const err = sampledError(a, host, await saved.o.toArray(), await saved.lse.toArray(), await g.dq.toArray());
+        [saved.o, saved.lse, g.dq, g.dk, g.dv].forEach((t) => t.dispose());
+        const t = torch?.get(dtype);
+        const line = {
+          bench: 'attention', dtype, shape: a.shape, mask: a.causal ? 'causal' : 'none', tiles,
+          fwd_ms: fwdS * 1e3, bwd_ms: bwdS * 1e3, fwd_tflops: fwdFlops / fwdS / 1e12, bwd_tflops: (2.5 * fwdFlops) / bwdS / 1e12,
+          kernel_ms: kernels && Object.fromEntries(Object.entries(kernels).map(([name, ns]) => [name, ns / 1e6])),
+          max_rel_err: err,
+          ...(t ? { torch_fwd_ms: t.fwd_ms, torch_bwd_ms: t.bwd_ms, ratio_fwd: t.fwd_ms / (fwdS * 1e3), ratio_bwd: t.bwd_ms / (bwdS * 1e3) } : {}),
+        };
+        if (a.json) console.log(JSON.stringify(line));
+        else {
+          console.log(`${dtype} ${JSON.stringify(tiles)} fwd ${line.fwd_ms.toFixed(3)} ms (${line.fwd_tflops.toFixed(1)} TFLOP/s) ` +
+            `bwd ${line.bwd_ms.toFixed(3)} ms (${line.bwd_tflops.toFixed(1)} TFLOP/s) max_rel_err ${err.toExponential(2)}` +
+            (t ? ` | torch fwd ${t.fwd_ms.toFixed(3)} ms bwd ${t.bwd_ms.toFixed(3)} ms` : '') +
+            (line.kernel_ms ? `\n  kernels (ms): ${Object.entries(line.kernel_ms).map(([k2, ms]) => `${k2} ${ms.toFixed(3)}`).join(', ')}` : ''));
+        }
+      } catch (e) {
+        console.error(`bench attention: ${dtype} ${JSON.stringify(tiles)} failed: ${(e as Error).message}`);
+      }
+    }
+    [q, k, v, dO].forEach((x) => x.dispose());
+  }
+  gpu.destroy();
+}
