@@ -8,7 +8,7 @@
 //
 // Threads form an RG x NX grid: thread (ty, tx) owns keys ty*TM + r; for the transposed score
 // tile it owns queries tx + c*NX (c < TN = BMQ/NX), for the gradients vec4 columns tx + kk*NX.
-// Spec: common spec plus consts RG, TM, NX, BMQ (a multiple of NX).
+// Spec: common spec plus consts RG, TM, NX, BMQ (a multiple of NX and of 4).
 
 @group(0) @binding(1) var<storage, read> q: array<T>;
 @group(0) @binding(2) var<storage, read> k: array<T>;
@@ -23,13 +23,14 @@ const BNK = RG * TM;
 const NT = RG * NX;
 const TN = BMQ / NX;
 const TD4 = (D4 + NX - 1u) / NX;
+const PS4 = BMQ / 4u + 1u;   // row stride of p_sh, ds_sh in vec4s (a spare vec4 spreads rows over the banks)
 
 var<workgroup> k_sh: array<vec4<f32>, BNK * D4>;
 var<workgroup> v_sh: array<vec4<f32>, BNK * D4>;
 var<workgroup> q_sh: array<vec4<f32>, BMQ * DP4>;
 var<workgroup> do_sh: array<vec4<f32>, BMQ * DP4>;
-var<workgroup> p_sh: array<f32, BNK * BMQ>;
-var<workgroup> ds_sh: array<f32, BNK * BMQ>;
+var<workgroup> p_sh: array<vec4<f32>, BNK * PS4>;    // P^T and dS^T, read four queries at a time
+var<workgroup> ds_sh: array<vec4<f32>, BNK * PS4>;
 var<workgroup> stat_sh: array<vec2<f32>, BMQ>;
 
 fn load_q(rb: u32, c: u32) -> vec4<f32> {
@@ -135,28 +136,36 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
         let ok = i < p.tq && may_attend(i, j0 + ty * TM + r, prefix, klen, sq, sk[r]);
         // min(., 0) keeps exp finite (scores never exceed lse but for rounding; lse = -inf rows are all refused).
         let pr = select(0.0, exp(min(s[r][c] * p.scale - st.x, 0.0)), ok);
-        p_sh[(ty * TM + r) * BMQ + col] = pr;
-        ds_sh[(ty * TM + r) * BMQ + col] = pr * (dp[r][c] - st.y);
+        p_sh[(ty * TM + r) * PS4 + col / 4u][col % 4u] = pr;
+        ds_sh[(ty * TM + r) * PS4 + col / 4u][col % 4u] = pr * (dp[r][c] - st.y);
       }
     }
     workgroupBarrier();
 
-    for (var c = 0u; c < min(BMQ, p.tq - i0); c++) {
-      var oc = array<vec4<f32>, TD4>();
-      var qc = array<vec4<f32>, TD4>();
-      for (var kk = 0u; kk < TD4; kk++) {
-        let c4 = tx + kk * NX;
-        if (c4 < D4) {
-          oc[kk] = do_sh[c * DP4 + c4];
-          qc[kk] = q_sh[c * DP4 + c4];
-        }
-      }
+    let queries = min(BMQ, p.tq - i0);
+    for (var i4 = 0u; i4 * 4u < queries; i4++) {
+      var pr = array<vec4<f32>, TM>();
+      var dsr = array<vec4<f32>, TM>();
       for (var r = 0u; r < TM; r++) {
-        let pr = p_sh[(ty * TM + r) * BMQ + c];
-        let dsr = ds_sh[(ty * TM + r) * BMQ + c];
+        pr[r] = p_sh[(ty * TM + r) * PS4 + i4];
+        dsr[r] = ds_sh[(ty * TM + r) * PS4 + i4];
+      }
+      for (var u = 0u; u < 4u; u++) {
+        let c = i4 * 4u + u;
+        var oc = array<vec4<f32>, TD4>();
+        var qc = array<vec4<f32>, TD4>();
         for (var kk = 0u; kk < TD4; kk++) {
-          dv_acc[r][kk] += pr * oc[kk];
-          dk_acc[r][kk] += dsr * qc[kk];
+          let c4 = tx + kk * NX;
+          if (c4 < D4) {
+            oc[kk] = do_sh[c * DP4 + c4];
+            qc[kk] = q_sh[c * DP4 + c4];
+          }
+        }
+        for (var r = 0u; r < TM; r++) {
+          for (var kk = 0u; kk < TD4; kk++) {
+            dv_acc[r][kk] += pr[r][u] * oc[kk];
+            dk_acc[r][kk] += dsr[r][u] * qc[kk];
+          }
         }
       }
     }

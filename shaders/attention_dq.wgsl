@@ -7,7 +7,7 @@
 //
 // Threads form an RG x NX grid: thread (ty, tx) owns query rows ty*TM + r; for scores it owns
 // keys tx + c*NX (c < TN = BNK/NX), for dq the vec4 columns tx + kk*NX.
-// Spec: common spec plus consts RG, TM, NX, BNK (a multiple of NX).
+// Spec: common spec plus consts RG, TM, NX, BNK (a multiple of NX and of 4).
 
 @group(0) @binding(1) var<storage, read> q: array<T>;
 @group(0) @binding(2) var<storage, read> k: array<T>;
@@ -21,12 +21,13 @@ const BMQ = RG * TM;
 const NT = RG * NX;
 const TN = BNK / NX;
 const TD4 = (D4 + NX - 1u) / NX;
+const PS4 = BNK / 4u + 1u;   // row stride of ds_sh in vec4s (a spare vec4 spreads rows over the banks)
 
 var<workgroup> q_sh: array<vec4<f32>, BMQ * D4>;
 var<workgroup> do_sh: array<vec4<f32>, BMQ * D4>;
 var<workgroup> k_sh: array<vec4<f32>, BNK * DP4>;
 var<workgroup> v_sh: array<vec4<f32>, BNK * DP4>;
-var<workgroup> ds_sh: array<f32, BMQ * BNK>;
+var<workgroup> ds_sh: array<vec4<f32>, BMQ * PS4>;   // dS, read four keys at a time
 
 fn load_q(rb: u32, c: u32) -> vec4<f32> {
   var x = vec4<f32>();
@@ -128,20 +129,25 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
         let ok = i < p.tq && may_attend(i, j, prefix, klen, sq[r], sk);
         // min(., 0) keeps exp finite (scores never exceed lse but for rounding; lse = -inf rows are all refused).
         let pr = select(0.0, exp(min(s[r][c] * p.scale - st[r].x, 0.0)), ok);
-        ds_sh[(ty * TM + r) * BNK + tx + c * NX] = pr * (dp[r][c] - st[r].y);
+        let col = tx + c * NX;
+        ds_sh[(ty * TM + r) * PS4 + col / 4u][col % 4u] = pr * (dp[r][c] - st[r].y);
       }
     }
     workgroupBarrier();
 
-    for (var j = 0u; j < min(BNK, end - j0); j++) {
-      var kc = array<vec4<f32>, TD4>();
-      for (var kk = 0u; kk < TD4; kk++) {
-        let c4 = tx + kk * NX;
-        if (c4 < D4) { kc[kk] = k_sh[j * DP4 + c4]; }
-      }
-      for (var r = 0u; r < TM; r++) {
-        let dsr = ds_sh[(ty * TM + r) * BNK + j];
-        for (var kk = 0u; kk < TD4; kk++) { acc[r][kk] += dsr * kc[kk]; }
+    let keys = min(BNK, end - j0);
+    for (var j4 = 0u; j4 * 4u < keys; j4++) {
+      var dsr = array<vec4<f32>, TM>();
+      for (var r = 0u; r < TM; r++) { dsr[r] = ds_sh[(ty * TM + r) * PS4 + j4]; }
+      for (var u = 0u; u < 4u; u++) {
+        var kc = array<vec4<f32>, TD4>();
+        for (var kk = 0u; kk < TD4; kk++) {
+          let c4 = tx + kk * NX;
+          if (c4 < D4) { kc[kk] = k_sh[(j4 * 4u + u) * DP4 + c4]; }
+        }
+        for (var r = 0u; r < TM; r++) {
+          for (var kk = 0u; kk < TD4; kk++) { acc[r][kk] += dsr[r][u] * kc[kk]; }
+        }
       }
     }
   }

@@ -11,7 +11,7 @@
 // exchanged through workgroup memory, P = exp(S - m) stored to workgroup memory, then V is loaded
 // over K and O += P V. Workgroups are launched latest-query-tile first, since under a causal mask
 // those have the most keys.
-// Spec: common spec plus consts RG, TM, NX, BN (BN a multiple of NX).
+// Spec: common spec plus consts RG, TM, NX, BN (BN a multiple of NX and of 4).
 
 @group(0) @binding(1) var<storage, read> q: array<T>;
 @group(0) @binding(2) var<storage, read> k: array<T>;
@@ -24,11 +24,13 @@ const BM = RG * TM;
 const NT = RG * NX;
 const TN = BN / NX;
 const TD4 = (D4 + NX - 1u) / NX;
+const PS4 = BN / 4u + 1u;   // row stride of p_sh in vec4s (a spare vec4 spreads rows over the banks)
+const RS = NX + 1u;         // row stride of row_sh (likewise)
 
 var<workgroup> q_sh: array<vec4<f32>, BM * D4>;
 var<workgroup> kv_sh: array<vec4<f32>, BN * DP4>;
-var<workgroup> p_sh: array<f32, BM * BN>;
-var<workgroup> row_sh: array<f32, BM * NX>;   // per-thread partial row maxima, then row sums
+var<workgroup> p_sh: array<vec4<f32>, BM * PS4>;   // P, read four keys at a time
+var<workgroup> row_sh: array<f32, BM * RS>;        // per-thread partial row maxima, then row sums
 
 fn load_q(rb: u32, c: u32) -> vec4<f32> {
   var x = vec4<f32>();
@@ -106,7 +108,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
         s[r][c] *= p.scale;
         if (ok) { mx = max(mx, s[r][c]); }
       }
-      row_sh[(ty * TM + r) * NX + tx] = mx;
+      row_sh[(ty * TM + r) * RS + tx] = mx;
     }
     workgroupBarrier();   // row maxima visible; every thread is done reading K
 
@@ -119,7 +121,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
     for (var r = 0u; r < TM; r++) {
       let row = ty * TM + r;
       var m_new = m[r];
-      for (var x = 0u; x < NX; x++) { m_new = max(m_new, row_sh[row * NX + x]); }
+      for (var x = 0u; x < NX; x++) { m_new = max(m_new, row_sh[row * RS + x]); }
       let alpha = exp(m[r] - m_new);   // 1 while nothing is allowed yet, 0 on the first allowed key
       m[r] = m_new;
       l[r] *= alpha;
@@ -127,34 +129,39 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
       for (var c = 0u; c < TN; c++) {
         let pr = select(0.0, exp(s[r][c] - m_new), allowed[r][c]);
         l[r] += pr;
-        p_sh[row * BN + tx + c * NX] = pr;
+        let col = tx + c * NX;
+        p_sh[row * PS4 + col / 4u][col % 4u] = pr;
       }
     }
     workgroupBarrier();   // P and V visible
 
-    for (var j = 0u; j < min(BN, end - j0); j++) {
-      var vc = array<vec4<f32>, TD4>();
-      for (var kk = 0u; kk < TD4; kk++) {
-        let c4 = tx + kk * NX;
-        if (c4 < D4) { vc[kk] = kv_sh[j * DP4 + c4]; }
-      }
-      for (var r = 0u; r < TM; r++) {
-        let pr = p_sh[(ty * TM + r) * BN + j];
-        for (var kk = 0u; kk < TD4; kk++) { acc[r][kk] += pr * vc[kk]; }
+    let keys = min(BN, end - j0);
+    for (var j4 = 0u; j4 * 4u < keys; j4++) {
+      var pr = array<vec4<f32>, TM>();
+      for (var r = 0u; r < TM; r++) { pr[r] = p_sh[(ty * TM + r) * PS4 + j4]; }
+      for (var u = 0u; u < 4u; u++) {
+        var vc = array<vec4<f32>, TD4>();
+        for (var kk = 0u; kk < TD4; kk++) {
+          let c4 = tx + kk * NX;
+          if (c4 < D4) { vc[kk] = kv_sh[(j4 * 4u + u) * DP4 + c4]; }
+        }
+        for (var r = 0u; r < TM; r++) {
+          for (var kk = 0u; kk < TD4; kk++) { acc[r][kk] += pr[r][u] * vc[kk]; }
+        }
       }
     }
   }
 
   // Row sums: add up the NX threads' shares.
   workgroupBarrier();
-  for (var r = 0u; r < TM; r++) { row_sh[(ty * TM + r) * NX + tx] = l[r]; }
+  for (var r = 0u; r < TM; r++) { row_sh[(ty * TM + r) * RS + tx] = l[r]; }
   workgroupBarrier();
   for (var r = 0u; r < TM; r++) {
     let row = ty * TM + r;
     let i = i0 + row;
     if (i >= p.tq) { continue; }
     var total = 0.0;
-    for (var x = 0u; x < NX; x++) { total += row_sh[row * NX + x]; }
+    for (var x = 0u; x < NX; x++) { total += row_sh[row * RS + x]; }
     let inv = select(0.0, 1.0 / total, total > 0.0);
     let bh = b * p.heads + h;
     let ob = (bh * p.tq + i) * D;

@@ -143,7 +143,7 @@ function valueCount(v: MaskValues): number {
 
 // ---- tiles --------------------------------------------------------------------------------
 
-/** A workgroup's tiling: RG x NX threads, RG*TM rows owned, tiles of N streamed rows (a multiple of NX). */
+/** A workgroup's tiling: RG x NX threads, RG*TM rows owned, tiles of N streamed rows (a multiple of NX and of 4). */
 export interface AttentionTiles { rg: number; tm: number; nx: number; n: number }
 
 /** Preferred first; the first whose workgroup memory fits the adapter is used. */
@@ -165,9 +165,9 @@ export function sharedBytes(pass: Pass, t: AttentionTiles, headDim: number): num
   const d4 = Math.ceil(headDim / 4);
   const own = t.rg * t.tm;
   switch (pass) {
-    case 'forward': return own * d4 * vec4 + t.n * (d4 + 1) * vec4 + own * t.n * 4 + own * t.nx * 4;
-    case 'dkdv': return 2 * own * d4 * vec4 + 2 * t.n * (d4 + 1) * vec4 + 2 * own * t.n * 4 + t.n * 8;
-    case 'dq': return 2 * own * d4 * vec4 + 2 * t.n * (d4 + 1) * vec4 + own * t.n * 4;
+    case 'forward': return own * d4 * vec4 + t.n * (d4 + 1) * vec4 + own * (t.n / 4 + 1) * vec4 + own * (t.nx + 1) * 4;
+    case 'dkdv': return 2 * own * d4 * vec4 + 2 * t.n * (d4 + 1) * vec4 + 2 * own * (t.n / 4 + 1) * vec4 + t.n * 8;
+    case 'dq': return 2 * own * d4 * vec4 + 2 * t.n * (d4 + 1) * vec4 + own * (t.n / 4 + 1) * vec4;
   }
 }
 
@@ -188,7 +188,7 @@ function chooseTiles(gpu: Gpu, pass: Pass, headDim: number): AttentionTiles {
 }
 
 function checkTiles(gpu: Gpu, pass: Pass, t: AttentionTiles, headDim: number): void {
-  const ok = [t.rg, t.tm, t.nx, t.n].every((x) => Number.isInteger(x) && x > 0) && t.n % t.nx === 0 &&
+  const ok = [t.rg, t.tm, t.nx, t.n].every((x) => Number.isInteger(x) && x > 0) && t.n % t.nx === 0 && t.n % 4 === 0 &&
     t.rg * t.nx <= gpu.caps.limits.maxComputeInvocationsPerWorkgroup &&
     sharedBytes(pass, t, headDim) <= gpu.caps.limits.maxComputeWorkgroupStorageSize;
   if (!ok) throw new ShapeError(`attention tiles ${JSON.stringify(t)} do not fit ${pass} with head dim ${headDim} on this adapter`);
