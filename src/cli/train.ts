@@ -16,7 +16,7 @@ import { progressBar } from './progress.js';
 
 interface TrainFlags {
   preset?: string; config?: string; data?: string; steps?: string; precision?: string; seed?: string; out: string;
-  resume?: boolean; batchSize?: string; seqLen?: string; lr?: string; optimizer?: string; evalEvery?: string;
+  resume?: boolean; overwrite?: boolean; batchSize?: string; seqLen?: string; lr?: string; optimizer?: string; evalEvery?: string;
   patience?: string; gradAccum?: string;
 }
 
@@ -72,6 +72,7 @@ export function registerTrain(program: Command): void {
     .option('--patience <n>', 'stop after n evaluations without improvement (0: never)')
     .requiredOption('--out <dir>', 'where metrics.jsonl and checkpoints go')
     .option('--resume', 'continue from the newest checkpoint in --out')
+    .option('--overwrite', 'replace an earlier run in --out (its checkpoints and metrics are deleted)')
     .action(async (flags: TrainFlags) => {
       const resuming = flags.resume && (await listCheckpoints(flags.out)).length > 0;
       if (flags.resume && !resuming) console.error(`webtrain: no checkpoint in ${flags.out}; starting fresh`);
@@ -96,7 +97,7 @@ export function registerTrain(program: Command): void {
       if (data.tokenizer) await platform().writeFileAtomic(`${flags.out}/tokenizer.json`, data.tokenizer.toJSON());
       const modelConfig = modelConfigFor(cfg, data.vocabSize);
       await platform().mkdirp(flags.out);
-      if (!resuming) await clearEarlierRun(flags.out);
+      if (!resuming) await clearEarlierRun(flags.out, Boolean(flags.overwrite));
       const trainer = new Trainer(gpu, cfg, modelConfig, data, flags.out, extra);
       await trainer.init(Boolean(resuming));
       if (resuming) {
@@ -132,12 +133,14 @@ export function registerTrain(program: Command): void {
  * A fresh run in a directory that holds an earlier one replaces it: mixing their checkpoints would
  * make --resume and generate pick up the wrong run, and their metrics would interleave.
  */
-async function clearEarlierRun(dir: string): Promise<void> {
+/** A fresh run never mixes with an earlier one: it replaces it when asked to, else stops. */
+async function clearEarlierRun(dir: string, overwrite: boolean): Promise<void> {
   const steps = await listCheckpoints(dir);
   const metrics = `${dir}/metrics.jsonl`;
   if (!steps.length && !(await platform().exists(metrics))) return;
-  console.error(`webtrain: ${dir} holds an earlier run` + (steps.length ? ` (checkpoints up to step ${steps[steps.length - 1]})` : '') +
-    '; starting afresh replaces it (--resume continues it instead)');
+  const what = `${dir} holds an earlier run` + (steps.length ? ` (checkpoints up to step ${steps[steps.length - 1]})` : '');
+  if (!overwrite) throw new InputError(`${what}; pass --resume to continue it, --overwrite to replace it, or another --out`);
+  console.error(`webtrain: ${what}; --overwrite replaces it`);
   for (const step of steps) await platform().remove(checkpointPath(dir, step));
   await platform().remove(metrics);
 }

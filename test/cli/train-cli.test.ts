@@ -259,10 +259,14 @@ test('without --data, train uses the bundled Brown corpus', async () => {
   expect(JSON.parse(await readFile(join(run, 'tokenizer.json'), 'utf8'))).toHaveProperty('model');
   expect(await readdir(run)).toContain('ckpt-00000002.safetensors');
 
-  // A fresh run into the same directory replaces the earlier one instead of mixing with it.
-  const again = await webtrain('train', '--preset', 'tiny', '--steps', '1', '--config', config, '--out', run);
+  // A fresh run into the same directory never mixes with the earlier one: it stops, unless told to replace it.
+  const refused = await webtrain('train', '--preset', 'tiny', '--steps', '1', '--config', config, '--out', run);
+  expect(refused.code).not.toBe(0);
+  expect(refused.stderr).toContain(`${run} holds an earlier run (checkpoints up to step 2); pass --resume to continue it, --overwrite to replace it`);
+  expect(await readdir(run)).toContain('ckpt-00000002.safetensors');
+  const again = await webtrain('train', '--preset', 'tiny', '--steps', '1', '--config', config, '--out', run, '--overwrite');
   expect(again.code, again.stderr).toBe(0);
-  expect(again.stderr).toContain(`${run} holds an earlier run (checkpoints up to step 2); starting afresh replaces it`);
+  expect(again.stderr).toContain(`${run} holds an earlier run (checkpoints up to step 2); --overwrite replaces it`);
   expect((await readMetrics(run)).map((l) => l.step)).toEqual([1, 1]);
   expect((await readdir(run)).filter((f) => f.startsWith('ckpt-'))).toEqual(['ckpt-00000001.safetensors']);
 });
