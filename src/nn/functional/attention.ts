@@ -157,10 +157,9 @@ const CANDIDATES: AttentionTiles[] = [
 ];
 
 export type AttentionPass = 'forward' | 'dkdv' | 'dq';
-type Pass = AttentionPass;
 
 /** Workgroup memory bytes of one pass's tiles (mirrors the var<workgroup> declarations; tiles are f32). */
-export function sharedBytes(pass: Pass, t: AttentionTiles, headDim: number): number {
+function sharedBytes(pass: AttentionPass, t: AttentionTiles, headDim: number): number {
   const vec4 = 16;
   const d4 = Math.ceil(headDim / 4);
   const own = t.rg * t.tm;
@@ -172,13 +171,13 @@ export function sharedBytes(pass: Pass, t: AttentionTiles, headDim: number): num
 }
 
 /** The tilings of a pass that fit the adapter for this head dim, preferred first (benchmarks sweep them). */
-export function attentionTileCandidates(gpu: Gpu, pass: Pass, headDim: number): AttentionTiles[] {
+export function attentionTileCandidates(gpu: Gpu, pass: AttentionPass, headDim: number): AttentionTiles[] {
   const limit = gpu.caps.limits;
   return CANDIDATES.filter((t) => sharedBytes(pass, t, headDim) <= limit.maxComputeWorkgroupStorageSize &&
     t.rg * t.nx <= limit.maxComputeInvocationsPerWorkgroup);
 }
 
-function chooseTiles(gpu: Gpu, pass: Pass, headDim: number): AttentionTiles {
+function chooseTiles(gpu: Gpu, pass: AttentionPass, headDim: number): AttentionTiles {
   const fit = attentionTileCandidates(gpu, pass, headDim)[0];
   if (!fit) {
     throw new ShapeError(`attention with head dim ${headDim} needs more workgroup memory than this adapter's ` +
@@ -187,7 +186,7 @@ function chooseTiles(gpu: Gpu, pass: Pass, headDim: number): AttentionTiles {
   return fit;
 }
 
-function checkTiles(gpu: Gpu, pass: Pass, t: AttentionTiles, headDim: number): void {
+function checkTiles(gpu: Gpu, pass: AttentionPass, t: AttentionTiles, headDim: number): void {
   const ok = [t.rg, t.tm, t.nx, t.n].every((x) => Number.isInteger(x) && x > 0) && t.n % t.nx === 0 && t.n % 4 === 0 &&
     t.rg * t.nx <= gpu.caps.limits.maxComputeInvocationsPerWorkgroup &&
     sharedBytes(pass, t, headDim) <= gpu.caps.limits.maxComputeWorkgroupStorageSize;
