@@ -23,7 +23,10 @@
 //
 // Tiles in workgroup memory are f32 whatever T is: each element is converted once when a tile is
 // loaded rather than by every thread that reads it.
-// Spec (all kernels): alias T (f32 or f16 storage; arithmetic in f32), const D (head dim <= 128).
+// Inputs are read a vec4 at a time (flag VEC4) when D and every offset and stride are multiples of
+// 4; otherwise element by element, with the part of the last vec4 past D left zero.
+// Spec (all kernels): alias T (f32 or f16 storage; arithmetic in f32), const D (head dim <= 128),
+// flag VEC4.
 
 struct Params {
   heads: u32, tq: u32, tk: u32, batch: u32,

@@ -249,8 +249,16 @@ function params(x: Dims, mask: AttentionMask, maskBits: number, scale: number, q
     ...layout(q), ...layout(k), ...layout(v), ...(dO ? layout(dO) : [0, 0, 0, 0])];
 }
 
-function spec(x: Dims, tiles: AttentionTiles, streamed: 'BN' | 'BNK' | 'BMQ'): Spec {
-  return mergeSpecs(floatSpec(x.dtype), { const: { D: x.d, RG: tiles.rg, TM: tiles.tm, NX: tiles.nx, [streamed]: tiles.n } });
+/** Whether every input row starts on a vec4 boundary, so the kernels may load vec4s (flag VEC4). */
+function vec4Rows(d: number, inputs: Tensor[]): boolean {
+  return d % 4 === 0 && inputs.every((t) => layout(t).every((v) => v % 4 === 0));
+}
+
+function spec(x: Dims, tiles: AttentionTiles, streamed: 'BN' | 'BNK' | 'BMQ', inputs: Tensor[]): Spec {
+  return mergeSpecs(floatSpec(x.dtype), {
+    const: { D: x.d, RG: tiles.rg, TM: tiles.tm, NX: tiles.nx, [streamed]: tiles.n },
+    flags: vec4Rows(x.d, inputs) ? ['VEC4'] : [],
+  });
 }
 
 function resolveScale(scale: number | undefined, d: number): number {
@@ -280,7 +288,7 @@ export function attentionForwardTiled(q: Tensor, k: Tensor, v: Tensor, mask: Att
   const o = Tensor.empty(gpu, [x.b, x.h, x.tq, x.d], x.dtype);
   const lse = Tensor.empty(gpu, [x.b, x.h, x.tq], 'f32');
   const m = mask.binding(q.buffer);
-  gpu.dispatch(FORWARD, spec(x, t, 'BN'), [q.buffer, k.buffer, v.buffer, o.buffer, lse.buffer, m.buffer],
+  gpu.dispatch(FORWARD, spec(x, t, 'BN', [q, k, v]), [q.buffer, k.buffer, v.buffer, o.buffer, lse.buffer, m.buffer],
     params(x, mask, m.bits, s, q, k, v), [Math.ceil(x.tq / (t.rg * t.tm)), x.h, x.b]);
   return { o, lse };
 }
@@ -322,9 +330,9 @@ export function attentionBackwardTiled(dO: Tensor, q: Tensor, k: Tensor, v: Tens
   const dv = Tensor.empty(gpu, v.shape, x.dtype);
   const m = mask.binding(q.buffer);
   const p = params(x, mask, m.bits, s, q, k, v, dO);
-  gpu.dispatch(DKDV, spec(x, tKV, 'BMQ'), [q.buffer, k.buffer, v.buffer, dO.buffer, stats.buffer, dk.buffer, dv.buffer, m.buffer],
+  gpu.dispatch(DKDV, spec(x, tKV, 'BMQ', [q, k, v, dO]), [q.buffer, k.buffer, v.buffer, dO.buffer, stats.buffer, dk.buffer, dv.buffer, m.buffer],
     p, [Math.ceil(x.tk / (tKV.rg * tKV.tm)), x.h, x.b]);
-  gpu.dispatch(DQ, spec(x, tQ, 'BNK'), [q.buffer, k.buffer, v.buffer, dO.buffer, stats.buffer, dq.buffer, m.buffer],
+  gpu.dispatch(DQ, spec(x, tQ, 'BNK', [q, k, v, dO]), [q.buffer, k.buffer, v.buffer, dO.buffer, stats.buffer, dq.buffer, m.buffer],
     p, [Math.ceil(x.tq / (tQ.rg * tQ.tm)), x.h, x.b]);
   stats.dispose();
   return { dq, dk, dv };
