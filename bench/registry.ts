@@ -5,6 +5,7 @@ export type BenchRun = (args: string[]) => Promise<void>;
 export const benches: Record<string, () => Promise<{ run: BenchRun }>> = {
   gemm: () => import('./gemm.js'),
   train: () => import('./train.js'),
+  attention: () => import('./attention.js'),
   ngram: () => import('./ngram.js'),
   text: () => import('./text.js'),
   prepare: () => import('./prepare.js'),
