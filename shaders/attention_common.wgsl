@@ -26,7 +26,7 @@
 // Inputs are read a vec4 at a time (flag VEC4) when D and every offset and stride are multiples of
 // 4; otherwise element by element, with the part of the last vec4 past D left zero.
 // Spec (all kernels): alias T (f32 or f16 storage; arithmetic in f32), const D (head dim <= 128),
-// flag VEC4.
+// flags VEC4 and, for the backward passes (which also read dO), GRAD.
 
 struct Params {
   heads: u32, tq: u32, tk: u32, batch: u32,
@@ -92,3 +92,50 @@ fn query_begin(j0: u32, prefix: u32) -> u32 {
   if (!has(CAUSAL) || j0 < prefix) { return 0u; }
   return u32(clamp(i32(j0) - p.causal_offset, 0, i32(p.tq)));
 }
+
+// Inputs q, k, v (and dO in the backward passes, flag GRAD) at bindings 1-4, read as vec4 rows
+// when every row starts on a vec4 boundary (flag VEC4), and their row loaders: vec4 column c of
+// the row starting at element rb, zero past D.
+#if VEC4
+@group(0) @binding(1) var<storage, read> q: array<vec4<T>>;
+@group(0) @binding(2) var<storage, read> k: array<vec4<T>>;
+@group(0) @binding(3) var<storage, read> v: array<vec4<T>>;
+#if GRAD
+@group(0) @binding(4) var<storage, read> d_o: array<vec4<T>>;
+#endif
+fn load_q(rb: u32, c: u32) -> vec4<f32> { return vec4<f32>(q[rb / 4u + c]); }
+fn load_k(rb: u32, c: u32) -> vec4<f32> { return vec4<f32>(k[rb / 4u + c]); }
+fn load_v(rb: u32, c: u32) -> vec4<f32> { return vec4<f32>(v[rb / 4u + c]); }
+#if GRAD
+fn load_do(rb: u32, c: u32) -> vec4<f32> { return vec4<f32>(d_o[rb / 4u + c]); }
+#endif
+#else
+@group(0) @binding(1) var<storage, read> q: array<T>;
+@group(0) @binding(2) var<storage, read> k: array<T>;
+@group(0) @binding(3) var<storage, read> v: array<T>;
+#if GRAD
+@group(0) @binding(4) var<storage, read> d_o: array<T>;
+#endif
+fn load_q(rb: u32, c: u32) -> vec4<f32> {
+  var x = vec4<f32>();
+  for (var u = 0u; u < 4u; u++) { if (c * 4u + u < D) { x[u] = f32(q[rb + c * 4u + u]); } }
+  return x;
+}
+fn load_k(rb: u32, c: u32) -> vec4<f32> {
+  var x = vec4<f32>();
+  for (var u = 0u; u < 4u; u++) { if (c * 4u + u < D) { x[u] = f32(k[rb + c * 4u + u]); } }
+  return x;
+}
+fn load_v(rb: u32, c: u32) -> vec4<f32> {
+  var x = vec4<f32>();
+  for (var u = 0u; u < 4u; u++) { if (c * 4u + u < D) { x[u] = f32(v[rb + c * 4u + u]); } }
+  return x;
+}
+#if GRAD
+fn load_do(rb: u32, c: u32) -> vec4<f32> {
+  var x = vec4<f32>();
+  for (var u = 0u; u < 4u; u++) { if (c * 4u + u < D) { x[u] = f32(d_o[rb + c * 4u + u]); } }
+  return x;
+}
+#endif
+#endif

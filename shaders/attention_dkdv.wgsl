@@ -10,17 +10,6 @@
 // tile it owns queries tx + c*NX (c < TN = BMQ/NX), for the gradients vec4 columns tx + kk*NX.
 // Spec: common spec plus consts RG, TM, NX, BMQ (a multiple of NX and of 4).
 
-#if VEC4
-@group(0) @binding(1) var<storage, read> q: array<vec4<T>>;
-@group(0) @binding(2) var<storage, read> k: array<vec4<T>>;
-@group(0) @binding(3) var<storage, read> v: array<vec4<T>>;
-@group(0) @binding(4) var<storage, read> d_o: array<vec4<T>>;
-#else
-@group(0) @binding(1) var<storage, read> q: array<T>;
-@group(0) @binding(2) var<storage, read> k: array<T>;
-@group(0) @binding(3) var<storage, read> v: array<T>;
-@group(0) @binding(4) var<storage, read> d_o: array<T>;
-#endif
 @group(0) @binding(5) var<storage, read> stats: array<vec2<f32>>;
 @group(0) @binding(6) var<storage, read_write> dk: array<T>;
 @group(0) @binding(7) var<storage, read_write> dv: array<T>;
@@ -39,46 +28,6 @@ var<workgroup> do_sh: array<vec4<f32>, BMQ * DP4>;
 var<workgroup> p_sh: array<vec4<f32>, BNK * PS4>;    // P^T and dS^T, read four queries at a time
 var<workgroup> ds_sh: array<vec4<f32>, BNK * PS4>;
 var<workgroup> stat_sh: array<vec2<f32>, BMQ>;
-
-fn load_q(rb: u32, c: u32) -> vec4<f32> {
-#if VEC4
-  return vec4<f32>(q[rb / 4u + c]);
-#else
-  var x = vec4<f32>();
-  for (var u = 0u; u < 4u; u++) { if (c * 4u + u < D) { x[u] = f32(q[rb + c * 4u + u]); } }
-  return x;
-#endif
-}
-
-fn load_k(rb: u32, c: u32) -> vec4<f32> {
-#if VEC4
-  return vec4<f32>(k[rb / 4u + c]);
-#else
-  var x = vec4<f32>();
-  for (var u = 0u; u < 4u; u++) { if (c * 4u + u < D) { x[u] = f32(k[rb + c * 4u + u]); } }
-  return x;
-#endif
-}
-
-fn load_v(rb: u32, c: u32) -> vec4<f32> {
-#if VEC4
-  return vec4<f32>(v[rb / 4u + c]);
-#else
-  var x = vec4<f32>();
-  for (var u = 0u; u < 4u; u++) { if (c * 4u + u < D) { x[u] = f32(v[rb + c * 4u + u]); } }
-  return x;
-#endif
-}
-
-fn load_do(rb: u32, c: u32) -> vec4<f32> {
-#if VEC4
-  return vec4<f32>(d_o[rb / 4u + c]);
-#else
-  var x = vec4<f32>();
-  for (var u = 0u; u < 4u; u++) { if (c * 4u + u < D) { x[u] = f32(d_o[rb + c * 4u + u]); } }
-  return x;
-#endif
-}
 
 @compute @workgroup_size(NT)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {

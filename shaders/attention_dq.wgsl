@@ -9,17 +9,6 @@
 // keys tx + c*NX (c < TN = BNK/NX), for dq the vec4 columns tx + kk*NX.
 // Spec: common spec plus consts RG, TM, NX, BNK (a multiple of NX and of 4).
 
-#if VEC4
-@group(0) @binding(1) var<storage, read> q: array<vec4<T>>;
-@group(0) @binding(2) var<storage, read> k: array<vec4<T>>;
-@group(0) @binding(3) var<storage, read> v: array<vec4<T>>;
-@group(0) @binding(4) var<storage, read> d_o: array<vec4<T>>;
-#else
-@group(0) @binding(1) var<storage, read> q: array<T>;
-@group(0) @binding(2) var<storage, read> k: array<T>;
-@group(0) @binding(3) var<storage, read> v: array<T>;
-@group(0) @binding(4) var<storage, read> d_o: array<T>;
-#endif
 @group(0) @binding(5) var<storage, read> stats: array<vec2<f32>>;
 @group(0) @binding(6) var<storage, read_write> dq: array<T>;
 @group(0) @binding(7) var<storage, read> mask_words: array<u32>;
@@ -35,46 +24,6 @@ var<workgroup> do_sh: array<vec4<f32>, BMQ * D4>;
 var<workgroup> k_sh: array<vec4<f32>, BNK * DP4>;
 var<workgroup> v_sh: array<vec4<f32>, BNK * DP4>;
 var<workgroup> ds_sh: array<vec4<f32>, BMQ * PS4>;   // dS, read four keys at a time
-
-fn load_q(rb: u32, c: u32) -> vec4<f32> {
-#if VEC4
-  return vec4<f32>(q[rb / 4u + c]);
-#else
-  var x = vec4<f32>();
-  for (var u = 0u; u < 4u; u++) { if (c * 4u + u < D) { x[u] = f32(q[rb + c * 4u + u]); } }
-  return x;
-#endif
-}
-
-fn load_k(rb: u32, c: u32) -> vec4<f32> {
-#if VEC4
-  return vec4<f32>(k[rb / 4u + c]);
-#else
-  var x = vec4<f32>();
-  for (var u = 0u; u < 4u; u++) { if (c * 4u + u < D) { x[u] = f32(k[rb + c * 4u + u]); } }
-  return x;
-#endif
-}
-
-fn load_v(rb: u32, c: u32) -> vec4<f32> {
-#if VEC4
-  return vec4<f32>(v[rb / 4u + c]);
-#else
-  var x = vec4<f32>();
-  for (var u = 0u; u < 4u; u++) { if (c * 4u + u < D) { x[u] = f32(v[rb + c * 4u + u]); } }
-  return x;
-#endif
-}
-
-fn load_do(rb: u32, c: u32) -> vec4<f32> {
-#if VEC4
-  return vec4<f32>(d_o[rb / 4u + c]);
-#else
-  var x = vec4<f32>();
-  for (var u = 0u; u < 4u; u++) { if (c * 4u + u < D) { x[u] = f32(d_o[rb + c * 4u + u]); } }
-  return x;
-#endif
-}
 
 @compute @workgroup_size(NT)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,

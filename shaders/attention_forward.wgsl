@@ -13,15 +13,6 @@
 // those have the most keys.
 // Spec: common spec plus consts RG, TM, NX, BN (BN a multiple of NX and of 4).
 
-#if VEC4
-@group(0) @binding(1) var<storage, read> q: array<vec4<T>>;
-@group(0) @binding(2) var<storage, read> k: array<vec4<T>>;
-@group(0) @binding(3) var<storage, read> v: array<vec4<T>>;
-#else
-@group(0) @binding(1) var<storage, read> q: array<T>;
-@group(0) @binding(2) var<storage, read> k: array<T>;
-@group(0) @binding(3) var<storage, read> v: array<T>;
-#endif
 @group(0) @binding(4) var<storage, read_write> o: array<T>;
 @group(0) @binding(5) var<storage, read_write> lse: array<f32>;
 @group(0) @binding(6) var<storage, read> mask_words: array<u32>;
@@ -37,36 +28,6 @@ var<workgroup> q_sh: array<vec4<f32>, BM * D4>;
 var<workgroup> kv_sh: array<vec4<f32>, BN * DP4>;
 var<workgroup> p_sh: array<vec4<f32>, BM * PS4>;   // P, read four keys at a time
 var<workgroup> row_sh: array<f32, BM * RS>;        // per-thread partial row maxima, then row sums
-
-fn load_q(rb: u32, c: u32) -> vec4<f32> {
-#if VEC4
-  return vec4<f32>(q[rb / 4u + c]);
-#else
-  var x = vec4<f32>();
-  for (var u = 0u; u < 4u; u++) { if (c * 4u + u < D) { x[u] = f32(q[rb + c * 4u + u]); } }
-  return x;
-#endif
-}
-
-fn load_k(rb: u32, c: u32) -> vec4<f32> {
-#if VEC4
-  return vec4<f32>(k[rb / 4u + c]);
-#else
-  var x = vec4<f32>();
-  for (var u = 0u; u < 4u; u++) { if (c * 4u + u < D) { x[u] = f32(k[rb + c * 4u + u]); } }
-  return x;
-#endif
-}
-
-fn load_v(rb: u32, c: u32) -> vec4<f32> {
-#if VEC4
-  return vec4<f32>(v[rb / 4u + c]);
-#else
-  var x = vec4<f32>();
-  for (var u = 0u; u < 4u; u++) { if (c * 4u + u < D) { x[u] = f32(v[rb + c * 4u + u]); } }
-  return x;
-#endif
-}
 
 @compute @workgroup_size(NT)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,

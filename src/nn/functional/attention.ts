@@ -268,7 +268,7 @@ function vec4Rows(d: number, inputs: Tensor[]): boolean {
 function spec(x: Dims, tiles: AttentionTiles, streamed: 'BN' | 'BNK' | 'BMQ', inputs: Tensor[]): Spec {
   return mergeSpecs(floatSpec(x.dtype), {
     const: { D: x.d, RG: tiles.rg, TM: tiles.tm, NX: tiles.nx, [streamed]: tiles.n },
-    flags: vec4Rows(x.d, inputs) ? ['VEC4'] : [],
+    flags: [...(vec4Rows(x.d, inputs) ? ['VEC4'] : []), ...(streamed === 'BN' ? [] : ['GRAD'])],
   });
 }
 
