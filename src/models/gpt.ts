@@ -75,12 +75,11 @@ export interface ForwardOptions {
 }
 
 export class Gpt {
-  /** Rows of logits computed at once in the loss (default: what fits half a storage binding). */
-  maxLogitRows: number;
+  /** Rows of logits computed at once in the loss (default: what fits one storage binding, with room for the pool's size classes). */
+  maxLogitRows?: number;
 
   constructor(readonly gpu: Gpu, readonly config: GptConfig) {
     checkGptConfig(config);
-    this.maxLogitRows = Math.max(1, Math.floor(gpu.caps.limits.maxStorageBufferBindingSize / 2 / (config.vocabSize * 4)));
   }
 
   get specs(): ParamSpec[] { return gptParamSpecs(this.config); }
@@ -120,7 +119,9 @@ export class Gpt {
       x = drop(x);
     }
     const hf = layerNorm(tape, x, p('ln_f.weight'), p('ln_f.bias'));
-    return targets ? lmHeadLoss(tape, hf, p('wte'), targets, this.maxLogitRows) : lmHead(tape, hf, p('wte'));
+    const logitBytes = c.vocabSize * (hf.value.dtype === 'f32' ? 4 : 2);
+    const rows = this.maxLogitRows ?? Math.max(1, Math.floor((this.gpu.caps.limits.maxStorageBufferBindingSize * 0.85) / logitBytes));
+    return targets ? lmHeadLoss(tape, hf, p('wte'), targets, rows) : lmHead(tape, hf, p('wte'));
   }
 
   /** Empty KV caches for generating up to `maxLen` positions. */

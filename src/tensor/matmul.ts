@@ -11,7 +11,7 @@ import { type Gpu, type Kernel, type Param, f32 } from '../gpu/device.js';
 import type { Spec } from '../gpu/specialise.js';
 import { ShapeError } from '../errors.js';
 import type { DType } from './dtype.js';
-import { cast, broadcastShape } from './ops.js';
+import { cast, broadcastShape, reduce } from './ops.js';
 import { Tensor, numel } from './tensor.js';
 
 export type GemmVariant = 'tiled' | 'subgroup-matrix';
@@ -212,6 +212,8 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
     throw new ShapeError(`matmul: unknown activation '${opts.activation}'; supported: gelu`);
   }
   if (outDtype === 'bf16' || opts.c?.dtype === 'bf16' || opts.residual?.dtype === 'bf16') return viaF32(a, b, opts, outDtype);
+  const splits = opts.variant || opts.tile ? 1 : splitKFactor(a, b, M, N, K, batch, opts);
+  if (splits > 1) return splitK(a, b, opts, splits, outDtype);
   if (opts.residual && opts.residual.dtype !== outDtype) {
     throw new ShapeError(`matmul: residual has dtype ${opts.residual.dtype}, expected the output's ${outDtype}`);
   }
@@ -281,6 +283,40 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
     if (A.copied) A.t.dispose();
     if (B.copied) B.t.dispose();
   }
+}
+
+/**
+ * How many slices of K to compute in parallel for a plain 2-D product with few outputs and a
+ * long K (weight gradients such as 768x768 summed over B*T = 16k rows): a single product
+ * would give too few workgroups, each walking all of K.
+ */
+function splitKFactor(a: Tensor, b: Tensor, M: number, N: number, K: number, batch: number, o: MatmulOptions): number {
+  const plain = batch === 1 && a.rank === 2 && b.rank === 2 && !o.c && !o.beta && !o.bias && !o.activation && !o.residual &&
+    a.isContiguous && b.isContiguous;
+  if (!plain || M * N >= 1 << 20 || K < 8192 || K < 8 * Math.max(M, N)) return 1;
+  return [16, 8, 4, 2].find((s) => K % s === 0 && K / s >= 1024 && M * N * s <= 1 << 23) ?? 1;
+}
+
+/** op(A) op(B) as the sum over `s` slices of K: one batched product into f32 partials, then a column sum. */
+function splitK(a: Tensor, b: Tensor, o: MatmulOptions, s: number, outDtype: DType): Tensor {
+  // Batched views [s, ., .] of the K slices, read in place.
+  const slices = (t: Tensor, kFirst: boolean): Tensor => {
+    const [r, c] = t.shape;
+    if (kFirst) return t.reshape([s, r / s, c]);
+    const v = t.reshape([r, s, c / s]);
+    const p = v.permute([1, 0, 2]);
+    v.dispose();
+    return p;
+  };
+  const av = slices(a, !!o.transA), bv = slices(b, !o.transB);
+  const partials = matmul(av, bv, { transA: o.transA, transB: o.transB, alpha: o.alpha, outDtype: 'f32' });
+  [av, bv].forEach((t) => t.dispose());
+  const sum = reduce('sum', partials, 0);
+  partials.dispose();
+  if (outDtype === 'f32') return sum;
+  const out = cast(sum, outDtype);
+  sum.dispose();
+  return out;
 }
 
 interface Problem {

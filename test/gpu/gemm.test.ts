@@ -189,3 +189,28 @@ test('clear errors for mismatched shapes, wrong dtypes, bad options and oversize
   expect(() => matmul(col, row)).toThrow(OutOfMemoryError);
   [a, b, v, ints, b57, col, row].forEach((t) => t.dispose());
 });
+
+test('few outputs over a long K are summed over K slices in parallel (split-K) and match the f64 reference', async () => {
+  const [M, N, K] = [17, 33, 8192];
+  for (const [transA, transB] of [[false, false], [true, false], [false, true]] as const) {
+    const a = randn(M * K, 21), b = randn(K * N, 22);
+    const ta = Tensor.from(gpu, a, transA ? [K, M] : [M, K]);
+    const tb = Tensor.from(gpu, b, transB ? [N, K] : [K, N]);
+    gpu.startProfile();
+    const c = matmul(ta, tb, { transA, transB, alpha: 0.5 });
+    const profile = await gpu.stopProfile();
+    expect(profile.count.get('reduce'), 'the split-K path sums the slices').toBeGreaterThan(0);
+    const want = new Float64Array(M * N);
+    for (let i = 0; i < M; i++) for (let j = 0; j < N; j++) {
+      let acc = 0;
+      for (let k = 0; k < K; k++) acc += (transA ? a[k * M + i] : a[i * K + k]) * (transB ? b[j * K + k] : b[k * N + j]);
+      want[i * N + j] = 0.5 * acc;
+    }
+    expect(c.shape).toEqual([M, N]);
+    // f32 sums of 8192 products: compare with the unsplit kernel's own rounding error.
+    const whole = matmul(ta, tb, { transA, transB, alpha: 0.5, variant: 'tiled' });
+    const unsplitErr = maxRelErr(await whole.toArray(), want, 1e-2);
+    expect(maxRelErr(await c.toArray(), want, 1e-2)).toBeLessThan(Math.max(2 * unsplitErr, 1e-4));
+    [ta, tb, c, whole].forEach((t) => t.dispose());
+  }
+});
