@@ -187,4 +187,3 @@ function lmHead(tape: Tape, x: Var, wte: Var): Var {
   }, saved);
 }
 
-export type { DType };

@@ -23,6 +23,8 @@ interface Node {
 export class Tape {
   private nodes: Node[] = [];
   private owned: Var[] = [];
+  /** Outputs of recorded nodes: values a gradient can flow back through. */
+  private tracked = new Set<Var>();
   /** Turned off for evaluation and generation: ops then record nothing. */
   enabled = true;
 
@@ -32,7 +34,7 @@ export class Tape {
    * backward and released with the tape.
    */
   record(value: Tensor, inputs: Var[], backward: Node['backward'], saved: Tensor[] = []): Var {
-    const needs = this.enabled && inputs.some((v) => v.requiresGrad || this.isTracked(v));
+    const needs = this.enabled && inputs.some((v) => v.requiresGrad || this.tracked.has(v));
     const out = new Var(value, false);
     this.owned.push(out);
     if (needs) {
@@ -44,15 +46,9 @@ export class Tape {
     return out;
   }
 
-  private tracked = new Set<Var>();
-  private isTracked(v: Var): boolean {
-    return this.tracked.has(v);
-  }
-
   /**
-   * Back-propagates from `root` (seeded with `seed`, default ones-like is the caller's
-   * job: losses here are scalars whose seed is 1). Gradients of leaves that require them
-   * are accumulated into `leaf.grad`.
+   * Back-propagates from `root`, whose gradient is `seed` (for a scalar loss: 1, or the loss
+   * scale). Gradients of leaves that require them accumulate into `leaf.grad`.
    */
   backward(root: Var, seed: Tensor): void {
     const grads = new Map<Var, Tensor>([[root, seed]]);
@@ -103,4 +99,3 @@ export function zeroGrad(params: Iterable<Var>): void {
   }
 }
 
-export type { Tensor };
