@@ -53,12 +53,13 @@ export interface MatmulOptions {
 const TILED_LARGE: TiledTile = { bm: 128, bn: 128, bk: 8, tm: 8, tn: 8 };
 const TILED_MEDIUM: TiledTile = { bm: 64, bn: 128, bk: 16, tm: 4, tn: 8 };
 const TILED_SMALL: TiledTile = { bm: 64, bn: 64, bk: 16, tm: 4, tn: 4 };
-// Tensor-core tiles: on an H100 (robustness off), 256x128x16 with 4x2 subgroups ran 4096^3 at
-// 143 TFLOP/s in a full bench run against 103 for 128x128x32 with 2x2 (which keeps more
-// workgroups busy on smaller products). The same kernel varied up to 3x between processes, so
-// rankings from single sweeps are rough.
+// Tensor-core tiles: on an H100 (robustness off), 128x256x32 with 2x4 subgroups, single-stage,
+// ran 2048^3/4096^3/8192^3 at 161/163/170 TFLOP/s in a full bench run (256x128x16 with 4x2:
+// 151/143/52) and sped GPT-2 training up 5%; 128x128x32 with 2x2 keeps more workgroups busy on
+// smaller products. Sweeps (`bench gemm --sweep`) vary a lot between processes: rank tiles by
+// full runs.
 type TileShape = Omit<SubgroupMatrixTile, 'sub' | 'frag'>;
-const SUBGROUP_MATRIX_LARGE: TileShape = { bm: 256, bn: 128, bk: 16, sgM: 4, sgN: 2, pad: 8, stages: 2 };
+const SUBGROUP_MATRIX_LARGE: TileShape = { bm: 128, bn: 256, bk: 32, sgM: 2, sgN: 4, pad: 8, stages: 1 };
 const SUBGROUP_MATRIX_SMALL: TileShape = { bm: 128, bn: 128, bk: 32, sgM: 2, sgN: 2, pad: 8, stages: 2 };
 
 const GEMM: Kernel = { name: 'gemm', source: gemmWgsl };
