@@ -288,13 +288,13 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
 
 /**
  * How many slices of K to compute in parallel for a plain 2-D product with few outputs and a
- * long K (weight gradients such as 768x768 summed over B*T = 16k rows): a single product
- * would give too few workgroups, each walking all of K.
+ * long K (weight gradients such as 768x768 or 768x3072 summed over B*T = 16k rows): a single
+ * product would give too few workgroups, each walking all of K.
  */
 function splitKFactor(a: Tensor, b: Tensor, M: number, N: number, K: number, batch: number, o: MatmulOptions): number {
   const plain = batch === 1 && a.rank === 2 && b.rank === 2 && !o.c && !o.beta && !o.bias && !o.activation && !o.residual &&
     a.isContiguous && b.isContiguous;
-  if (!plain || M * N >= 1 << 20 || K < 8192 || K < 8 * Math.max(M, N)) return 1;
+  if (!plain || M * N >= 1 << 22 || K < 8192 || K < 4 * Math.max(M, N)) return 1;
   return [16, 8, 4, 2].find((s) => K % s === 0 && K / s >= 1024 && M * N * s <= 1 << 23) ?? 1;
 }
 
