@@ -16,6 +16,7 @@ import { spawnSync } from 'node:child_process';
 import { Gpu } from '../src/gpu/device.js';
 import { Tensor } from '../src/tensor/tensor.js';
 import { InputError } from '../src/errors.js';
+import { exactValues } from './values.js';
 import {
   AttentionMask, type AttentionTiles, attentionForwardTiled, attentionBackwardTiled, attentionTileCandidates,
 } from '../src/nn/functional/attention.js';
@@ -44,17 +45,6 @@ function parseArgs(argv: string[]): Args {
       if (v !== 'causal' && v !== 'none') throw new InputError(`--mask takes causal or none, got '${v}'`);
       out.causal = v === 'causal';
     } else throw new InputError(`bench attention: unknown flag '${argv[i]}' (known: --json --shape --dtypes --mask --sweep --torch)`);
-  }
-  return out;
-}
-
-/** Values k/64 with |k| <= 64: exact in f16 and f32, so host and GPU start from the same inputs. */
-function exactValues(n: number, seed: number): Float32Array {
-  const out = new Float32Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = ((s >>> 16) % 129 - 64) / 64;
   }
   return out;
 }

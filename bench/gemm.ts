@@ -24,6 +24,7 @@ import { matmul, availableVariants, defaultSubgroupMatrixTile, type GemmVariant,
 import { type SubgroupMatrixTile, tileName, tileProblem, tileWorkgroupBytes } from '../shaders/gemm_subgroup_matrix.gen.js';
 import type { DType } from '../src/tensor/dtype.js';
 import { InputError } from '../src/errors.js';
+import { exactValues } from './values.js';
 
 const DEFAULT_SIZES = [256, 512, 1024, 2048, 4096, 8192];
 const DTYPES: DType[] = ['f32', 'f16', 'bf16'];
@@ -54,17 +55,6 @@ function parseArgs(args: string[]): Args {
     } else {
       throw new InputError(`bench gemm: unknown flag '${args[i]}' (known: --json --sizes --torch --sweep --verify --variants --dtypes)`);
     }
-  }
-  return out;
-}
-
-/** Deterministic values k/64, k in [-64, 64]: exact in every dtype, so host and GPU agree. */
-function exactValues(n: number, seed: number): Float32Array {
-  const out = new Float32Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = ((s >>> 16) % 129 - 64) / 64;
   }
   return out;
 }
