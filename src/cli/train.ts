@@ -13,19 +13,13 @@ import { dirname } from 'node:path';
 import { rename } from 'node:fs/promises';
 import { bundledCorpusData, loadShardData, type TrainingData } from '../train/data.js';
 import { progressBar } from './progress.js';
+import { numberFlag } from './flags.js';
 
 interface TrainFlags {
   preset?: string; config?: string; data?: string; steps?: string; precision?: string; seed?: string; out: string;
   resume?: boolean; overwrite?: boolean; batchSize?: string; seqLen?: string; lr?: string; optimizer?: string; evalEvery?: string;
   patience?: string; gradAccum?: string;
 }
-
-const intFlag = (name: string, v?: string) => {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isFinite(n)) throw new InputError(`--${name} must be a number, got '${v}'`);
-  return n;
-};
 
 /** Preset defaults, then the config file, then flags; the saved config when resuming. */
 export async function resolveConfig(flags: TrainFlags): Promise<TrainConfig> {
@@ -40,10 +34,10 @@ export async function resolveConfig(flags: TrainFlags): Promise<TrainConfig> {
   let cfg = presetConfig(preset);
   cfg = applyOverrides(cfg, { ...fileSettings, preset }, flags.config ?? 'config');
   cfg = applyOverrides(cfg, {
-    steps: intFlag('steps', flags.steps), precision: flags.precision, seed: intFlag('seed', flags.seed),
-    batchSize: intFlag('batch-size', flags.batchSize), seqLen: intFlag('seq-len', flags.seqLen), lr: intFlag('lr', flags.lr),
-    optimizer: flags.optimizer, evalEvery: intFlag('eval-every', flags.evalEvery), patience: intFlag('patience', flags.patience),
-    gradAccum: intFlag('grad-accum', flags.gradAccum),
+    steps: numberFlag('steps', flags.steps), precision: flags.precision, seed: numberFlag('seed', flags.seed),
+    batchSize: numberFlag('batch-size', flags.batchSize), seqLen: numberFlag('seq-len', flags.seqLen), lr: numberFlag('lr', flags.lr),
+    optimizer: flags.optimizer, evalEvery: numberFlag('eval-every', flags.evalEvery), patience: numberFlag('patience', flags.patience),
+    gradAccum: numberFlag('grad-accum', flags.gradAccum),
   }, 'flags');
   checkTrainConfig(cfg, flags.config ? `${flags.config} with flags` : 'flags');
   return cfg;
@@ -82,7 +76,7 @@ export function registerTrain(program: Command): void {
       if (resuming) {
         // The trainer warns about skipped corrupt checkpoints when it loads the same one.
         const metadata = await latestCheckpointMetadata(flags.out, () => {});
-        cfg = applyOverrides(JSON.parse(metadata.train_config), { steps: intFlag('steps', flags.steps) }, 'flags');
+        cfg = applyOverrides(JSON.parse(metadata.train_config), { steps: numberFlag('steps', flags.steps) }, 'flags');
         checkTrainConfig(cfg, 'flags');
         extra = { data: metadata.data };
         const ignored = Object.entries(flags).filter(([k, v]) => v !== undefined && !['out', 'resume', 'steps'].includes(k))
