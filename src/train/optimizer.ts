@@ -32,10 +32,17 @@ export class TrainOptimizer {
         : new AdamW(gpu, params, { ...common, lr: cfg.lr, beta1: cfg.beta1, beta2: cfg.beta2, weightDecay: cfg.weightDecay });
   }
 
-  /** The gradient that seeds backward from the loss: `factor`, times the loss scale when scaling. */
+  private seeds = new Map<number, Tensor>();
+
+  /**
+   * The gradient that seeds backward from the loss: `factor`, times the loss scale when
+   * scaling. The unscaled seed is uploaded once and shared (backward disposes its reference).
+   */
   lossSeed(factor: number): Tensor {
     if (this.scaler) return scale(this.scaler.scale, factor);
-    return Tensor.from(this.gpu, [factor], [1]);
+    let seed = this.seeds.get(factor);
+    if (!seed) this.seeds.set(factor, (seed = Tensor.from(this.gpu, [factor], [1])));
+    return seed.ref();
   }
 
   step(grads: Map<string, Tensor>, lr: number): void {
@@ -58,6 +65,7 @@ export class TrainOptimizer {
   }
 
   dispose(): void {
+    for (const t of this.seeds.values()) t.dispose();
     this.inner.dispose();
     this.scaler?.dispose();
   }
