@@ -2,11 +2,15 @@
 // 124M: B=16, H=12, T=1024, D=64, causal), per dtype, with a per-kernel profile when the adapter
 // has timestamp queries, each run checked against an f64 host reference on sampled rows.
 //   node dist/bench.mjs attention -- [--json] [--shape B,H,T,D] [--dtypes f32,f16] [--mask causal|none]
-//                                    [--sweep] [--torch]
+//                                    [--sweep] [--torch] [--verify]
 // FLOPs count the useful matrix products only (forward 4*B*H*T*T*D, halved (exactly: (T+1)/2T)
 // under the causal mask; backward 2.5x forward, the convention FlashAttention and PyTorch
 // figures use), so the dq pass's recomputation of scores shows up as lower backward TFLOP/s.
 // --sweep times every candidate tiling that fits the adapter, per pass (from the profile).
+// f16 runs on tensor cores where the adapter has subgroup matrices, and is then also timed on the
+// tiled kernels for comparison (lines carry `kernel`). --verify first checks the tensor-core kernels
+// against the tiled f32 kernels (themselves tested against f64) on awkward shapes and every mask
+// kind, prints one line per case and exits with status 1 if any is off.
 // --torch times torch.nn.functional.scaled_dot_product_attention (f32/f16 as asked) in a child
 // python3 on the same shape and adds its figures to each line.
 // Timing: one warm-up call, then enough calls recorded back to back for about 0.3 s, timed from
@@ -18,20 +22,22 @@ import { Tensor } from '../src/tensor/tensor.js';
 import { InputError } from '../src/errors.js';
 import { exactValues } from './values.js';
 import {
-  AttentionMask, type AttentionTiles, attentionForwardTiled, attentionBackwardTiled, attentionTileCandidates,
+  AttentionMask, type AttentionTiles, attentionForward, attentionBackward, attentionForwardTiled, attentionBackwardTiled,
+  attentionMatrixTile, attentionTileCandidates,
 } from '../src/nn/functional/attention.js';
 
 type Dtype = 'f32' | 'f16';
-interface Args { json: boolean; shape: [number, number, number, number]; dtypes: Dtype[]; causal: boolean; sweep: boolean; torch: boolean }
+interface Args { json: boolean; shape: [number, number, number, number]; dtypes: Dtype[]; causal: boolean; sweep: boolean; torch: boolean; verify: boolean }
 
 function parseArgs(argv: string[]): Args {
-  const out: Args = { json: false, shape: [16, 12, 1024, 64], dtypes: ['f32', 'f16'], causal: true, sweep: false, torch: false };
+  const out: Args = { json: false, shape: [16, 12, 1024, 64], dtypes: ['f32', 'f16'], causal: true, sweep: false, torch: false, verify: false };
   for (let i = 0; i < argv.length; i++) {
     const [flag, inline] = argv[i].split('=', 2);
     const value = () => inline ?? argv[++i] ?? '';
     if (flag === '--json') out.json = true;
     else if (flag === '--sweep') out.sweep = true;
     else if (flag === '--torch') out.torch = true;
+    else if (flag === '--verify') out.verify = true;
     else if (flag === '--shape') {
       const v = value().split(',').map(Number);
       if (v.length !== 4 || v.some((n) => !Number.isInteger(n) || n < 1)) throw new InputError(`--shape takes B,H,T,D (positive integers), got '${v}'`);
@@ -44,7 +50,7 @@ function parseArgs(argv: string[]): Args {
       const v = value();
       if (v !== 'causal' && v !== 'none') throw new InputError(`--mask takes causal or none, got '${v}'`);
       out.causal = v === 'causal';
-    } else throw new InputError(`bench attention: unknown flag '${argv[i]}' (known: --json --shape --dtypes --mask --sweep --torch)`);
+    } else throw new InputError(`bench attention: unknown flag '${argv[i]}' (known: --json --shape --dtypes --mask --sweep --torch --verify)`);
   }
   return out;
 }
@@ -159,6 +165,68 @@ for name in ${JSON.stringify(a.dtypes)}:
   return out;
 }
 
+
+interface VerifyCase { name: string; b: number; h: number; tq: number; tk: number; d: number; mask: (gpu: Gpu) => AttentionMask }
+
+const VERIFY_CASES: VerifyCase[] = [
+  { name: 'causal', b: 2, h: 3, tq: 77, tk: 77, d: 64, mask: () => AttentionMask.causal() },
+  { name: 'bidirectional', b: 2, h: 2, tq: 130, tk: 130, d: 32, mask: () => AttentionMask.bidirectional() },
+  { name: 'prefix+padding', b: 3, h: 2, tq: 95, tk: 95, d: 64, mask: (g) => AttentionMask.create(g, 3, { causal: true, prefixLen: [0, 40, 95], keyLen: [95, 70, 33] }) },
+  { name: 'segments', b: 2, h: 2, tq: 100, tk: 100, d: 64, mask: (g) => AttentionMask.create(g, 2, { causal: true, segments: { q: Array.from({ length: 200 }, (_, i) => Math.floor((i % 100) / 30) + (i >= 100 ? 7 : 0)) } }) },
+  { name: 'cross Tq!=Tk', b: 2, h: 2, tq: 37, tk: 150, d: 64, mask: (g) => AttentionMask.create(g, 2, { causal: false, keyLen: [150, 9] }) },
+  { name: 'causal d128', b: 1, h: 2, tq: 70, tk: 70, d: 128, mask: () => AttentionMask.causal() },
+  { name: 'causal d16', b: 1, h: 3, tq: 33, tk: 33, d: 16, mask: () => AttentionMask.causal() },
+];
+
+/** Largest |a - ref| relative to the largest |ref| (lse: entries equal or both -inf). */
+function relErr(a: ArrayLike<number>, ref: ArrayLike<number>): number {
+  let num = 0, den = 1e-3;
+  for (let i = 0; i < ref.length; i++) {
+    if (ref[i] === a[i]) continue;
+    num = Math.max(num, Number.isFinite(ref[i]) ? Math.abs(a[i] - ref[i]) : Infinity);
+    den = Math.max(den, Math.abs(ref[i]));
+  }
+  return num / den;
+}
+
+/** The tensor-core kernels (f16) against the tiled kernels in f32 on the same f16-exact inputs. */
+async function verifyTensorCores(gpu: Gpu, json: boolean): Promise<boolean> {
+  const tolerance = 1e-2;
+  if (!gpu.caps.f16) {
+    console.error('bench attention --verify: this adapter has no shader-f16, so no tensor-core attention to verify');
+    return false;
+  }
+  let allOk = true;
+  for (const c of VERIFY_CASES) {
+    const mask = c.mask(gpu);
+    const qn = c.b * c.h * c.tq * c.d, kn = c.b * c.h * c.tk * c.d;
+    const host = [exactValues(qn, 11), exactValues(kn, 12), exactValues(kn, 13), exactValues(qn, 14)];
+    const shapes = [[c.b, c.h, c.tq, c.d], [c.b, c.h, c.tk, c.d], [c.b, c.h, c.tk, c.d], [c.b, c.h, c.tq, c.d]];
+    const run = async (dtype: Dtype) => {
+      const [q, k, v, dO] = host.map((x, i) => Tensor.from(gpu, x, shapes[i], dtype));
+      const f = attentionForward(q, k, v, mask);
+      const g = attentionBackward(dO, q, k, v, f.o, f.lse, mask);
+      const out = await Promise.all([f.o, f.lse, g.dq, g.dk, g.dv].map((t) => t.toArray()));
+      [q, k, v, dO, f.o, f.lse, g.dq, g.dk, g.dv].forEach((t) => t.dispose());
+      return out;
+    };
+    const probe = Tensor.from(gpu, host[0], shapes[0], 'f16');
+    const onTensorCores = attentionMatrixTile(gpu, 'forward', 'f16', c.d, [probe]) !== null;
+    probe.dispose();
+    const [got, ref] = [await run('f16'), await run('f32')];
+    const names = ['o', 'lse', 'dq', 'dk', 'dv'];
+    const errs = Object.fromEntries(names.map((n, i) => [n, relErr(got[i], ref[i])]));
+    const ok = onTensorCores && Object.values(errs).every((e) => e <= tolerance);
+    allOk &&= ok;
+    const line = { bench: 'attention_verify', case: c.name, shape: [c.b, c.h, c.tq, c.tk, c.d], tensor_cores: onTensorCores, max_rel_err: errs, tolerance, ok };
+    if (json) console.log(JSON.stringify(line));
+    else console.log(`verify ${c.name} [${line.shape}] ${onTensorCores ? 'tensor cores' : 'NOT on tensor cores'}: ` +
+      `${names.map((n) => `${n} ${errs[n].toExponential(2)}`).join(', ')} ${ok ? 'ok' : 'FAILED'}`);
+    mask.dispose();
+  }
+  return allOk;
+}
+
 export async function run(argv: string[]): Promise<void> {
   const a = parseArgs(argv);
   const torch = a.torch ? torchReference(a) : null;
@@ -169,14 +237,20 @@ export async function run(argv: string[]): Promise<void> {
   const n = B * H * T * D;
   const host: Inputs = { q: exactValues(n, 1), k: exactValues(n, 2), v: exactValues(n, 3), dO: exactValues(n, 4) };
   const mask = a.causal ? AttentionMask.causal() : AttentionMask.bidirectional();
+  if (a.verify && !(await verifyTensorCores(gpu, a.json))) {
+    console.error('bench attention: tensor-core kernels disagree with the tiled ones (or did not run); see the lines above');
+    process.exitCode = 1;
+  }
 
   for (const dtype of a.dtypes) {
     if (dtype === 'f16' && !gpu.caps.f16) { console.error('bench attention: f16 skipped (no shader-f16)'); continue; }
     const [q, k, v, dO] = [host.q, host.k, host.v, host.dO].map((x) => Tensor.from(gpu, x, [B, H, T, D], dtype));
     const candidates = (pass: 'forward' | 'dkdv' | 'dq'): (AttentionTiles | undefined)[] => (a.sweep ? attentionTileCandidates(gpu, pass, D) : [undefined]);
+    const tensorCores = attentionMatrixTile(gpu, 'forward', dtype, D, [q, k, v]) !== null;
+    const tiled = { forward: attentionTileCandidates(gpu, 'forward', D)[0], dkdv: attentionTileCandidates(gpu, 'dkdv', D)[0], dq: attentionTileCandidates(gpu, 'dq', D)[0] };
     const runs: { forward?: AttentionTiles; dkdv?: AttentionTiles; dq?: AttentionTiles }[] = a.sweep
       ? [...candidates('forward').map((t) => ({ forward: t })), ...candidates('dkdv').map((t) => ({ dkdv: t })), ...candidates('dq').map((t) => ({ dq: t }))]
-      : [{}];
+      : tensorCores ? [{}, tiled] : [{}];
     for (const tiles of runs) {
       try {
         const fwd = () => {
@@ -197,7 +271,8 @@ export async function run(argv: string[]): Promise<void> {
         [saved.o, saved.lse, g.dq, g.dk, g.dv].forEach((t) => t.dispose());
         const t = torch?.get(dtype);
         const line = {
-          bench: 'attention', dtype, shape: a.shape, mask: a.causal ? 'causal' : 'none', tiles,
+          bench: 'attention', dtype, shape: a.shape, mask: a.causal ? 'causal' : 'none',
+          kernel: tensorCores && !tiles.forward && !tiles.dkdv && !tiles.dq ? 'subgroup-matrix' : 'tiled', tiles,
           fwd_ms: fwdS * 1e3, bwd_ms: bwdS * 1e3, fwd_tflops: fwdFlops / fwdS / 1e12, bwd_tflops: (2.5 * fwdFlops) / bwdS / 1e12,
           kernel_ms: kernels && Object.fromEntries(Object.entries(kernels).map(([name, ns]) => [name, ns / 1e6])),
           max_rel_err: err,
@@ -205,7 +280,7 @@ export async function run(argv: string[]): Promise<void> {
         };
         if (a.json) console.log(JSON.stringify(line));
         else {
-          console.log(`${dtype} ${JSON.stringify(tiles)} fwd ${line.fwd_ms.toFixed(3)} ms (${line.fwd_tflops.toFixed(1)} TFLOP/s) ` +
+          console.log(`${dtype} ${line.kernel} ${JSON.stringify(tiles)} fwd ${line.fwd_ms.toFixed(3)} ms (${line.fwd_tflops.toFixed(1)} TFLOP/s) ` +
             `bwd ${line.bwd_ms.toFixed(3)} ms (${line.bwd_tflops.toFixed(1)} TFLOP/s) max_rel_err ${err.toExponential(2)}` +
             (t ? ` | torch fwd ${t.fwd_ms.toFixed(3)} ms bwd ${t.bwd_ms.toFixed(3)} ms` : '') +
             (line.kernel_ms ? `\n  kernels (ms): ${Object.entries(line.kernel_ms).map(([k2, ms]) => `${k2} ${ms.toFixed(3)}`).join(', ')}` : ''));

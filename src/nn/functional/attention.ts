@@ -5,11 +5,16 @@ import forwardWgsl from '../../../shaders/attention_forward.wgsl';
 import deltaWgsl from '../../../shaders/attention_delta.wgsl';
 import dkdvWgsl from '../../../shaders/attention_dkdv.wgsl';
 import dqWgsl from '../../../shaders/attention_dq.wgsl';
+import {
+  type AttentionMatrixTile, type AttentionPass, attentionMatrixSource, attentionTileConsts, attentionTileName,
+  attentionTileProblem, attentionWorkgroupBytes,
+} from '../../../shaders/attention_subgroup_matrix.gen.js';
 import { type Gpu, type Kernel, type Param, f32, i32 } from '../../gpu/device.js';
 import type { Spec } from '../../gpu/specialise.js';
 import { grid1d } from '../../gpu/grid.js';
 import { ShapeError } from '../../errors.js';
 import { floatSpec, mergeSpecs } from '../../tensor/ops.js';
+import { tensorCoreConfig } from '../../tensor/matmul.js';
 import { Tensor } from '../../tensor/tensor.js';
 
 const FORWARD: Kernel = { name: 'attention_forward', source: commonWgsl + forwardWgsl };
@@ -163,7 +168,7 @@ const CANDIDATES: AttentionTiles[] = [
   { rg: 32, tm: 1, nx: 8, n: 8 },
 ];
 
-export type AttentionPass = 'forward' | 'dkdv' | 'dq';
+export type { AttentionPass };
 
 /**
  * The backward passes hold twice the tiles; smaller ones keep more workgroups resident.
@@ -215,6 +220,47 @@ function checkTiles(gpu: Gpu, pass: AttentionPass, t: AttentionTiles, headDim: n
     t.rg * t.nx <= gpu.caps.limits.maxComputeInvocationsPerWorkgroup &&
     sharedBytes(pass, t, headDim) <= gpu.caps.limits.maxComputeWorkgroupStorageSize;
   if (!ok) throw new ShapeError(`attention tiles ${JSON.stringify(t)} do not fit ${pass} with head dim ${headDim} on this adapter`);
+}
+
+// ---- tensor cores ---------------------------------------------------------------------------
+
+/** Preferred first: more streamed rows per step where the workgroup memory allows. */
+const MATRIX_SHAPES: Record<AttentionPass, { nsg: number; stream: number }[]> = {
+  forward: [{ nsg: 4, stream: 64 }, { nsg: 4, stream: 32 }, { nsg: 2, stream: 32 }],
+  dkdv: [{ nsg: 4, stream: 32 }, { nsg: 2, stream: 32 }, { nsg: 2, stream: 16 }],
+  dq: [{ nsg: 4, stream: 32 }, { nsg: 2, stream: 32 }, { nsg: 2, stream: 16 }],
+};
+
+/**
+ * The tensor-core (subgroup-matrix) tile for a pass, or null when the kernels cannot run it: they
+ * need f16 inputs whose rows start on vec4 boundaries, an f16 -> f32 subgroup-matrix config, a
+ * fixed subgroup size, and a head dim that is a whole number of fragments.
+ */
+export function attentionMatrixTile(gpu: Gpu, pass: AttentionPass, dtype: string, headDim: number, inputs: Tensor[]): AttentionMatrixTile | null {
+  const frag = tensorCoreConfig(gpu);
+  if (dtype !== 'f16' || !frag || !gpu.caps.subgroups || !vec4Rows(headDim, inputs)) return null;
+  const limits = gpu.caps.limits;
+  return MATRIX_SHAPES[pass].map((s): AttentionMatrixTile => ({ ...s, sub: gpu.caps.subgroupMinSize, frag, d: headDim }))
+    .find((t) => attentionTileProblem(t) === null && attentionWorkgroupBytes(pass, t) <= limits.maxComputeWorkgroupStorageSize &&
+      t.nsg * t.sub <= limits.maxComputeInvocationsPerWorkgroup) ?? null;
+}
+
+const matrixKernels = new Map<string, Kernel>();
+
+function matrixKernel(pass: AttentionPass, t: AttentionMatrixTile): Kernel {
+  const name = attentionTileName(pass, t);
+  let k = matrixKernels.get(name);
+  if (!k) matrixKernels.set(name, (k = { name, source: commonWgsl + attentionMatrixSource(pass, t) }));
+  return k;
+}
+
+function matrixSpec(x: Dims, pass: AttentionPass, t: AttentionMatrixTile): Spec {
+  return {
+    enable: ['f16', 'subgroups', 'chromium_experimental_subgroup_matrix'],
+    alias: { T: 'f16' },
+    const: { D: x.d, ...attentionTileConsts(t) },
+    flags: ['VEC4', { forward: 'FORWARD', dkdv: 'DKDV', dq: 'DQ' }[pass], ...(pass === 'forward' ? [] : ['GRAD'])],
+  };
 }
 
 // ---- validation -----------------------------------------------------------------------------
@@ -301,19 +347,28 @@ export function attentionForward(q: Tensor, k: Tensor, v: Tensor, mask: Attentio
   return attentionForwardTiled(q, k, v, mask, scale);
 }
 
-/** attentionForward with an explicit tiling (tests and benchmarks compare tilings). */
+/**
+ * attentionForward with an explicit tiling of the tiled kernel (tests and benchmarks compare
+ * tilings); without one, f16 inputs run on tensor cores where attentionMatrixTile allows.
+ */
 export function attentionForwardTiled(q: Tensor, k: Tensor, v: Tensor, mask: AttentionMask, scale?: number, tiles?: AttentionTiles): { o: Tensor; lse: Tensor } {
   const x = checkInputs(q, k, v);
   checkMask(mask, x);
   const s = resolveScale(scale, x.d);
   const gpu = q.gpu;
-  const t = tiles ?? chooseTiles(gpu, 'forward', x.d);
-  checkTiles(gpu, 'forward', t, x.d);
   const o = Tensor.empty(gpu, [x.b, x.h, x.tq, x.d], x.dtype);
   const lse = Tensor.empty(gpu, [x.b, x.h, x.tq], 'f32');
   const m = mask.binding(q.buffer);
-  gpu.dispatch(FORWARD, spec(x, t, 'BN', [q, k, v]), [q.buffer, k.buffer, v.buffer, o.buffer, lse.buffer, m.buffer],
-    params(x, mask, m.bits, s, q, k, v), [Math.ceil(x.tq / (t.rg * t.tm)), x.h, x.b]);
+  const buffers = [q.buffer, k.buffer, v.buffer, o.buffer, lse.buffer, m.buffer];
+  const p = params(x, mask, m.bits, s, q, k, v);
+  const tc = tiles ? null : attentionMatrixTile(gpu, 'forward', x.dtype, x.d, [q, k, v]);
+  if (tc) {
+    gpu.dispatch(matrixKernel('forward', tc), matrixSpec(x, 'forward', tc), buffers, p, [Math.ceil(x.tq / (tc.nsg * tc.frag.m)), x.h, x.b]);
+    return { o, lse };
+  }
+  const t = tiles ?? chooseTiles(gpu, 'forward', x.d);
+  checkTiles(gpu, 'forward', t, x.d);
+  gpu.dispatch(FORWARD, spec(x, t, 'BN', [q, k, v]), buffers, p, [Math.ceil(x.tq / (t.rg * t.tm)), x.h, x.b]);
   return { o, lse };
 }
 
@@ -326,7 +381,7 @@ export function attentionBackward(dO: Tensor, q: Tensor, k: Tensor, v: Tensor, o
   return attentionBackwardTiled(dO, q, k, v, o, lse, mask, scale);
 }
 
-/** attentionBackward with explicit tilings for the dk/dv and dq passes. */
+/** attentionBackward with explicit tilings of the tiled dk/dv and dq passes (as attentionForwardTiled). */
 export function attentionBackwardTiled(dO: Tensor, q: Tensor, k: Tensor, v: Tensor, o: Tensor, lse: Tensor,
   mask: AttentionMask, scale?: number, tiles?: { dkdv: AttentionTiles; dq: AttentionTiles }): { dq: Tensor; dk: Tensor; dv: Tensor } {
   const x = checkInputs(q, k, v);
@@ -339,10 +394,13 @@ export function attentionBackwardTiled(dO: Tensor, q: Tensor, k: Tensor, v: Tens
   if (!lse.isContiguous) throw new ShapeError('attention lse must be contiguous, as attentionForward returns it');
   const s = resolveScale(scale, x.d);
   const gpu = q.gpu;
-  const tKV = tiles?.dkdv ?? chooseTiles(gpu, 'dkdv', x.d);
-  const tQ = tiles?.dq ?? chooseTiles(gpu, 'dq', x.d);
-  checkTiles(gpu, 'dkdv', tKV, x.d);
-  checkTiles(gpu, 'dq', tQ, x.d);
+  const inputs = [q, k, v, dO];
+  const tcKV = tiles ? null : attentionMatrixTile(gpu, 'dkdv', x.dtype, x.d, inputs);
+  const tcQ = tiles ? null : attentionMatrixTile(gpu, 'dq', x.dtype, x.d, inputs);
+  const tKV = tcKV ? null : tiles?.dkdv ?? chooseTiles(gpu, 'dkdv', x.d);
+  const tQ = tcQ ? null : tiles?.dq ?? chooseTiles(gpu, 'dq', x.d);
+  if (tKV) checkTiles(gpu, 'dkdv', tKV, x.d);
+  if (tQ) checkTiles(gpu, 'dq', tQ, x.d);
 
   const rows = x.b * x.h * x.tq;
   const stats = Tensor.empty(gpu, [x.b, x.h, x.tq, 2], 'f32');
@@ -354,10 +412,18 @@ export function attentionBackwardTiled(dO: Tensor, q: Tensor, k: Tensor, v: Tens
   const dv = Tensor.empty(gpu, v.shape, x.dtype);
   const m = mask.binding(q.buffer);
   const p = params(x, mask, m.bits, s, q, k, v, dO);
-  gpu.dispatch(DKDV, spec(x, tKV, 'BMQ', [q, k, v, dO]), [q.buffer, k.buffer, v.buffer, dO.buffer, stats.buffer, dk.buffer, dv.buffer, m.buffer],
-    p, [Math.ceil(x.tk / (tKV.rg * tKV.tm)), x.h, x.b]);
-  gpu.dispatch(DQ, spec(x, tQ, 'BNK', [q, k, v, dO]), [q.buffer, k.buffer, v.buffer, dO.buffer, stats.buffer, dq.buffer, m.buffer],
-    p, [Math.ceil(x.tq / (tQ.rg * tQ.tm)), x.h, x.b]);
+  const kvBuffers = [q.buffer, k.buffer, v.buffer, dO.buffer, stats.buffer, dk.buffer, dv.buffer, m.buffer];
+  const qBuffers = [q.buffer, k.buffer, v.buffer, dO.buffer, stats.buffer, dq.buffer, m.buffer];
+  if (tcKV) {
+    gpu.dispatch(matrixKernel('dkdv', tcKV), matrixSpec(x, 'dkdv', tcKV), kvBuffers, p, [Math.ceil(x.tk / (tcKV.nsg * tcKV.frag.m)), x.h, x.b]);
+  } else if (tKV) {
+    gpu.dispatch(DKDV, spec(x, tKV, 'BMQ', inputs), kvBuffers, p, [Math.ceil(x.tk / (tKV.rg * tKV.tm)), x.h, x.b]);
+  }
+  if (tcQ) {
+    gpu.dispatch(matrixKernel('dq', tcQ), matrixSpec(x, 'dq', tcQ), qBuffers, p, [Math.ceil(x.tq / (tcQ.nsg * tcQ.frag.m)), x.h, x.b]);
+  } else if (tQ) {
+    gpu.dispatch(DQ, spec(x, tQ, 'BNK', inputs), qBuffers, p, [Math.ceil(x.tq / (tQ.rg * tQ.tm)), x.h, x.b]);
+  }
   stats.dispose();
   return { dq, dk, dv };
 }

@@ -1,0 +1,122 @@
+// The tensor-core attention kernels cannot run on the CPU adapter (no subgroup matrices): their
+// generator is tested for structure here, the template's helpers (staging, masked softmax,
+// dS, output rows) are compiled for every pass, and their numbers are checked on real hardware by
+// `bench attention --verify` against the tiled f32 kernels on ragged shapes and every mask kind.
+import { testGpu } from '../helpers/gpu.js';
+import commonWgsl from '../../shaders/attention_common.wgsl';
+import template from '../../shaders/attention_subgroup_matrix.wgsl';
+import {
+  type AttentionMatrixTile, type AttentionPass, attentionMatrixSource, attentionTileConsts, attentionTileProblem,
+  attentionWorkgroupBytes, generateAttentionMain,
+} from '../../shaders/attention_subgroup_matrix.gen.js';
+import { attentionMatrixTile } from '../../src/nn/functional/attention.js';
+import { tensorCoreConfig } from '../../src/tensor/matmul.js';
+import { Tensor } from '../../src/tensor/tensor.js';
+
+const gpu = await testGpu();
+const tile: AttentionMatrixTile = { nsg: 4, sub: 32, frag: { m: 16, n: 16, k: 16 }, stream: 64, d: 64 };
+const count = (s: string, re: RegExp) => (s.match(re) ?? []).length;
+const mma = /subgroupMatrixMultiplyAccumulate\(/g;
+
+test('forward: S = Q K^T and P V written out fragment by fragment inside the one key loop', () => {
+  const main = generateAttentionMain('forward', tile);
+  // S: 4 head-dim steps x 4 key fragments; P V: 4 key steps x 4 head-dim fragments.
+  expect(count(main, mma)).toBe(32);
+  expect(count(main, /let q\d = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>/g)).toBe(4);
+  expect(count(main, /subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>\(&tiles_sh, \d+u, true, DS\)/g)).toBe(16); // K^T
+  expect(count(main, /subgroupMatrixStore\(&scratch/g)).toBe(8);
+  expect(count(main, /\bfor \(/g)).toBe(1);
+  expect(main).not.toMatch(/\w\[\d/); // no arrays of matrices
+  expect(main).toContain('s3 = subgroupMatrixMultiplyAccumulate(q3, subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&tiles_sh, 3504u, true, DS), s3);');
+  expect(main).toMatch(/^@diagnostic\(off, chromium.subgroup_matrix_uniformity\)$/m);
+  expect(main.indexOf('forward_scores')).toBeLessThan(main.indexOf('forward_accumulate'));
+});
+
+test('backward passes: the products of FlashAttention-2, with dK/dV kept per key and dQ per query', () => {
+  const t = { ...tile, stream: 32 };
+  const dkdv = generateAttentionMain('dkdv', t);
+  // S^T and dP^T: 2 x (4 head-dim steps x 2 query fragments); dV and dK: 2 x (2 query steps x 4 head-dim fragments).
+  expect(count(dkdv, mma)).toBe(32);
+  expect(dkdv).toMatch(/dv0 = subgroupMatrixMultiplyAccumulate\(dv_l0, .*STREAM \* DS \+ 0u, false, DS\), dv0\);/);
+  expect(dkdv).toMatch(/dk3 = subgroupMatrixMultiplyAccumulate\(dk_l1, .*&tiles_sh, 1200u, false, DS\), dk3\);/);
+  expect(dkdv).toContain('dkdv_write(true, sg, lane, j0, b, h, p.scale);');
+  const dq = generateAttentionMain('dq', t);
+  // S and dP: 2 x 8; dQ: 2 key steps x 4 head-dim fragments.
+  expect(count(dq, mma)).toBe(24);
+  expect(count(dq, /let g\d = subgroupMatrixLoad/g)).toBe(4); // dO fragments
+  expect(count(dkdv, /\bfor \(/g)).toBe(2); // the query loop and, inside it, the copy of the query rows' stats
+  expect(count(dq, /\bfor \(/g)).toBe(1);
+  for (const main of [dkdv, dq]) expect(main).not.toMatch(/\w\[\d/);
+});
+
+test('impossible tiles are refused with a reason, and the defaults fit 48 KiB of workgroup memory', () => {
+  expect(attentionTileProblem(tile)).toBeNull();
+  expect(attentionTileProblem({ ...tile, d: 40 })).toMatch(/head dim 40/);
+  expect(attentionTileProblem({ ...tile, sub: 24 })).toMatch(/subgroup size 24/);
+  expect(attentionTileProblem({ ...tile, stream: 24 })).toMatch(/streamed tile 24/);
+  expect(attentionTileProblem({ ...tile, nsg: 16 })).toMatch(/256 owned rows/);
+  expect(() => generateAttentionMain('dq', { ...tile, d: 40 })).toThrow(/head dim 40/);
+  // Forward, d 64: k and v tiles (2 x 64 x 72 halves), scratch (4 x 16 x 68 f32), P (64 x 72 halves).
+  expect(attentionWorkgroupBytes('forward', tile)).toBe(2 * 64 * 72 * 2 + 4 * 16 * 68 * 4 + 64 * 72 * 2);
+  for (const pass of ['forward', 'dkdv', 'dq'] as AttentionPass[]) {
+    expect(attentionWorkgroupBytes(pass, pass === 'forward' ? tile : { ...tile, stream: 32 })).toBeLessThanOrEqual(48 * 1024);
+  }
+});
+
+test('every helper the generated mains call is defined by the template or the Spec', () => {
+  for (const pass of ['forward', 'dkdv', 'dq'] as AttentionPass[]) {
+    const main = generateAttentionMain(pass, tile);
+    const defined = new Set([
+      ...Object.keys(attentionTileConsts(tile)), 'D',
+      ...[...(commonWgsl + template).matchAll(/\b(?:fn|const|var<\w+(?:, \w+)?>|var)\s+(\w+)/g)].map((m) => m[1]),
+    ]);
+    const used = new Set([...main.matchAll(/\b(stage|\w+_scores|\w+_accumulate|\w+_finish|\w+_write|prefix_len|key_len|key_end|query_begin|seg_[qk]|[A-Z][A-Z_]+)\b/g)].map((m) => m[1]));
+    for (const name of used) expect(defined, `${pass}: ${name}`).toContain(name);
+    expect(attentionMatrixSource(pass, tile).startsWith(template)).toBe(true);
+  }
+});
+
+test('the tensor-core path is chosen only where the adapter and the inputs allow it', () => {
+  const q = Tensor.zeros(gpu, [1, 1, 8, 64], gpu.caps.f16 ? 'f16' : 'f32');
+  const expected = tensorCoreConfig(gpu) && gpu.caps.subgroups && q.dtype === 'f16';
+  expect(attentionMatrixTile(gpu, 'forward', q.dtype, 64, [q]) !== null).toBe(!!expected);
+  expect(attentionMatrixTile(gpu, 'forward', 'f32', 64, [q])).toBeNull();
+  // A view whose rows do not start on vec4 boundaries takes the tiled kernels.
+  const odd = Tensor.zeros(gpu, [1, 1, 9, 64], q.dtype).slice(3, 1, 2);
+  expect(attentionMatrixTile(gpu, 'forward', q.dtype, 64, [odd])).toBeNull();
+  [q, odd].forEach((t) => t.dispose());
+});
+
+if (gpu.caps.f16 && gpu.caps.subgroups) {
+  test('the template (staging, softmax and gradient steps, output rows) compiles for every pass', async () => {
+    const small: AttentionMatrixTile = { nsg: 2, sub: 32, frag: { m: 16, n: 16, k: 16 }, stream: 16, d: 64 };
+    const stubs: Record<AttentionPass, string> = {
+      forward: `
+  stage(Q_IN, p.q_l, 0u, 0u, 0u, p.tq, ROWS, 0u, tid);
+  forward_scores(tid / SUB, tid % SUB, 0u, 0u, 0u, prefix_len(0u), key_len(0u), 0u);
+  forward_accumulate(tid / SUB, tid % SUB);
+  forward_finish(tid / SUB, tid % SUB, 0u, 0u, 0u);`,
+      dkdv: `
+  stage(DO_IN, p.do_l, 0u, 0u, 0u, p.tq, STREAM, 0u, tid);
+  stat_sh[tid % STREAM] = stats[tid];
+  dkdv_scores(tid / SUB, tid % SUB, 0u, 0u, 0u, 0u, p.tk, 0u);
+  dkdv_write(true, tid / SUB, tid % SUB, 0u, 0u, 0u, p.scale);
+  dkdv_write(false, tid / SUB, tid % SUB, 0u, 0u, 0u, 1.0);`,
+      dq: `
+  stage(K_IN, p.k_l, 0u, 0u, 0u, p.tk, STREAM, 0u, tid);
+  dq_scores(tid / SUB, tid % SUB, 0u, 0u, 0u, 0u, p.tk, 0u, stats[0]);
+  dq_write(tid / SUB, tid % SUB, 0u, 0u, 0u);`,
+    };
+    for (const pass of ['forward', 'dkdv', 'dq'] as AttentionPass[]) {
+      const kernel = { name: `attention_${pass}_sm_template`, source: commonWgsl + template + `
+@compute @workgroup_size(THREADS)
+fn main(@builtin(local_invocation_index) tid: u32) {${stubs[pass]}
+}` };
+      gpu.pipeline(kernel, {
+        enable: ['f16', 'subgroups'], alias: { T: 'f16' }, const: { D: small.d, ...attentionTileConsts(small) },
+        flags: ['VEC4', pass.toUpperCase(), ...(pass === 'forward' ? [] : ['GRAD'])],
+      });
+    }
+    await gpu.check();
+  });
+}
