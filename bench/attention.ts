@@ -166,7 +166,8 @@ for name in ${JSON.stringify(a.dtypes)}:
 }
 
 
-interface VerifyCase { name: string; b: number; h: number; tq: number; tk: number; d: number; mask: (gpu: Gpu) => AttentionMask }
+/** gain multiplies q and k: large scores make the forward's running maxima move (lazy rescaling). */
+interface VerifyCase { name: string; b: number; h: number; tq: number; tk: number; d: number; mask: (gpu: Gpu) => AttentionMask; gain?: number }
 
 const VERIFY_CASES: VerifyCase[] = [
   { name: 'causal', b: 2, h: 3, tq: 77, tk: 77, d: 64, mask: () => AttentionMask.causal() },
@@ -176,6 +177,8 @@ const VERIFY_CASES: VerifyCase[] = [
   { name: 'cross Tq!=Tk', b: 2, h: 2, tq: 37, tk: 150, d: 64, mask: (g) => AttentionMask.create(g, 2, { causal: false, keyLen: [150, 9] }) },
   { name: 'causal d128', b: 1, h: 2, tq: 70, tk: 70, d: 128, mask: () => AttentionMask.causal() },
   { name: 'causal d16', b: 1, h: 3, tq: 33, tk: 33, d: 16, mask: () => AttentionMask.causal() },
+  { name: 'causal long', b: 1, h: 2, tq: 300, tk: 300, d: 64, mask: () => AttentionMask.causal() },
+  { name: 'causal large scores', b: 1, h: 2, tq: 300, tk: 300, d: 64, mask: () => AttentionMask.causal(), gain: 4 },
 ];
 
 /** Largest |a - ref| relative to the largest |ref| (lse: entries equal or both -inf). */
@@ -189,7 +192,10 @@ function relErr(a: ArrayLike<number>, ref: ArrayLike<number>): number {
   return num / den;
 }
 
-/** The tensor-core kernels (f16) against the tiled kernels in f32 on the same f16-exact inputs. */
+/**
+ * The tensor-core kernels (f16) against the tiled kernels in f32 on the same f16-exact inputs; the
+ * backward passes are given the f32 forward's o (rounded to f16) and lse.
+ */
 async function verifyTensorCores(gpu: Gpu, json: boolean): Promise<boolean> {
   const tolerance = 1e-2;
   if (!gpu.caps.f16) {
@@ -200,20 +206,28 @@ async function verifyTensorCores(gpu: Gpu, json: boolean): Promise<boolean> {
   for (const c of VERIFY_CASES) {
     const mask = c.mask(gpu);
     const qn = c.b * c.h * c.tq * c.d, kn = c.b * c.h * c.tk * c.d;
-    const host = [exactValues(qn, 11), exactValues(kn, 12), exactValues(kn, 13), exactValues(qn, 14)];
+    const gain = (x: Float32Array) => x.map((y) => y * (c.gain ?? 1));
+    const host = [gain(exactValues(qn, 11)), gain(exactValues(kn, 12)), exactValues(kn, 13), exactValues(qn, 14)];
     const shapes = [[c.b, c.h, c.tq, c.d], [c.b, c.h, c.tk, c.d], [c.b, c.h, c.tk, c.d], [c.b, c.h, c.tq, c.d]];
+    // The backward pass is given the reference forward's o and lse, so that each pass is checked on its own.
+    let refForward: ArrayLike<number>[] = [];
     const run = async (dtype: Dtype) => {
       const [q, k, v, dO] = host.map((x, i) => Tensor.from(gpu, x, shapes[i], dtype));
       const f = attentionForward(q, k, v, mask);
-      const g = attentionBackward(dO, q, k, v, f.o, f.lse, mask);
-      const out = await Promise.all([f.o, f.lse, g.dq, g.dk, g.dv].map((t) => t.toArray()));
-      [q, k, v, dO, f.o, f.lse, g.dq, g.dk, g.dv].forEach((t) => t.dispose());
+      const [o, lse] = await Promise.all([f.o.toArray(), f.lse.toArray()]);
+      if (dtype === 'f32') refForward = [o, lse];
+      const savedO = Tensor.from(gpu, Float32Array.from(refForward[0]), shapes[0], dtype);
+      const savedLse = Tensor.from(gpu, Float32Array.from(refForward[1]), [c.b, c.h, c.tq], 'f32');
+      const g = attentionBackward(dO, q, k, v, savedO, savedLse, mask);
+      const out = [o, lse, ...await Promise.all([g.dq, g.dk, g.dv].map((t) => t.toArray()))];
+      [q, k, v, dO, f.o, f.lse, savedO, savedLse, g.dq, g.dk, g.dv].forEach((t) => t.dispose());
       return out;
     };
     const probe = Tensor.from(gpu, host[0], shapes[0], 'f16');
     const onTensorCores = attentionMatrixTile(gpu, 'forward', 'f16', c.d, [probe]) !== null;
     probe.dispose();
-    const [got, ref] = [await run('f16'), await run('f32')];
+    const ref = await run('f32');
+    const got = await run('f16');
     const names = ['o', 'lse', 'dq', 'dk', 'dv'];
     const errs = Object.fromEntries(names.map((n, i) => [n, relErr(got[i], ref[i])]));
     const ok = onTensorCores && Object.values(errs).every((e) => e <= tolerance);

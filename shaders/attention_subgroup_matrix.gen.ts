@@ -45,6 +45,7 @@ export function attentionTileProblem(t: AttentionMatrixTile): string | null {
   if (t.d % fk || t.d % fn || t.d % lpr || t.d % 4) return `head dim ${t.d} is not a multiple of the fragment's ${fk} and ${fn} columns`;
   if (t.stream % fk || t.stream % fn || t.stream % lpr) return `streamed tile ${t.stream} is not a multiple of the fragment's ${fk} and ${fn} columns`;
   if (t.nsg * fm > 2 * t.stream) return `${t.nsg * fm} owned rows do not fit the staging tiles of 2 x ${t.stream} rows`;
+  if ((2 * t.stream * (t.d / 4)) % (t.nsg * t.sub)) return `the two ${t.stream}-row tiles do not split into vec4 loads over ${t.nsg * t.sub} invocations`;
   return null;
 }
 
@@ -127,18 +128,19 @@ export function generateAttentionMain(pass: AttentionPass, t: AttentionMatrixTil
     ownFragments('q', 'Q_IN', 'p.q_l', 'i0', 'p.tq');
     if (pass === 'dq') ownFragments('g', 'DO_IN', 'p.do_l', 'i0', 'p.tq');
     if (pass === 'dq') for (const n of dCols) add(`var dq${n} = ${result}();`);
-    add('for (var j0 = 0u; j0 < end; j0 += STREAM) {');
+    add('fetch(K_IN, p.k_l, V_IN, p.v_l, b, h, 0u, p.tk, tid);',
+      'for (var j0 = 0u; j0 < end; j0 += STREAM) {');
     indent = 4;
     barrier();
-    add('stage(K_IN, p.k_l, b, h, j0, p.tk, STREAM, 0u, tid);',
-      'stage(V_IN, p.v_l, b, h, j0, p.tk, STREAM, STREAM * DS, tid);');
+    add('stash(tid);');
     barrier();
-    add('// S = Q K^T');
+    add('if (j0 + STREAM < end) { fetch(K_IN, p.k_l, V_IN, p.v_l, b, h, j0 + STREAM, p.tk, tid); }',
+      '// S = Q K^T');
     timesStreamedT('s', 'q', '');
     if (pass === 'forward') {
       store('s', sCols, fn, '', 'SS');
       barrier();
-      add('forward_scores(sg, lane, i0, j0, b, prefix, klen, sq);');
+      add('forward_scores(sg, lane, i0, j0, b, prefix, klen, sq, all_visible(false, i0, j0, ROWS, STREAM));');
       barrier();
       add('// O_tile = P V');
       for (const n of dCols) add(`var o${n} = ${result}();`);
@@ -154,7 +156,7 @@ export function generateAttentionMain(pass: AttentionPass, t: AttentionMatrixTil
       store('s', sCols, fn, '', '2u * SS');
       store('dp', sCols, fn, 'SS + ', '2u * SS');
       barrier();
-      add('dq_scores(sg, lane, i0, j0, b, prefix, klen, sq, st);');
+      add('dq_scores(sg, lane, i0, j0, b, prefix, klen, sq, st, all_visible(false, i0, j0, ROWS, STREAM));');
       barrier();
       add('// dQ += dS K');
       lhsTimesStreamed([['dq', 'ds_sh', '']]);
@@ -175,24 +177,25 @@ export function generateAttentionMain(pass: AttentionPass, t: AttentionMatrixTil
     ownFragments('k', 'K_IN', 'p.k_l', 'j0', 'p.tk');
     ownFragments('v', 'V_IN', 'p.v_l', 'j0', 'p.tk');
     for (const n of dCols) add(`var dk${n} = ${result}();`, `var dv${n} = ${result}();`);
-    add('for (var i0 = begin; i0 < p.tq; i0 += STREAM) {');
+    add('fetch(Q_IN, p.q_l, DO_IN, p.do_l, b, h, begin, p.tq, tid);',
+      'for (var i0 = begin; i0 < p.tq; i0 += STREAM) {');
     indent = 4;
     barrier();
-    add('stage(Q_IN, p.q_l, b, h, i0, p.tq, STREAM, 0u, tid);',
-      'stage(DO_IN, p.do_l, b, h, i0, p.tq, STREAM, STREAM * DS, tid);',
+    add('stash(tid);',
       'for (var e = tid; e < STREAM; e += THREADS) {',
       '  var x = vec2<f32>();',
       '  if (i0 + e < p.tq) { x = stats[bh * p.tq + i0 + e]; }',
       '  stat_sh[e] = x;',
       '}');
     barrier();
-    add('// S^T = K Q^T, dP^T = V dO^T');
+    add('if (i0 + STREAM < p.tq) { fetch(Q_IN, p.q_l, DO_IN, p.do_l, b, h, i0 + STREAM, p.tq, tid); }',
+      '// S^T = K Q^T, dP^T = V dO^T');
     timesStreamedT('s', 'k', '');
     timesStreamedT('dp', 'v', 'STREAM * DS + ');
     store('s', sCols, fn, '', '2u * SS');
     store('dp', sCols, fn, 'SS + ', '2u * SS');
     barrier();
-    add('dkdv_scores(sg, lane, i0, j0, b, prefix, klen, sk);');
+    add('dkdv_scores(sg, lane, i0, j0, b, prefix, klen, sk, all_visible(true, j0, i0, ROWS, STREAM));');
     barrier();
     add('// dV += P^T dO, dK += dS^T Q');
     lhsTimesStreamed([['dv', 'p_sh', 'STREAM * DS + '], ['dk', 'ds_sh', '']]);

@@ -24,12 +24,14 @@ test('forward: S = Q K^T and P V written out fragment by fragment inside the one
   expect(count(main, mma)).toBe(32);
   expect(count(main, /let q\d = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>/g)).toBe(4);
   expect(count(main, /subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>\(&tiles_sh, \d+u, true, DS\)/g)).toBe(16); // K^T
+  // S and the tile's P V (4 fragments each) leave through the scratch rows.
   expect(count(main, /subgroupMatrixStore\(&scratch/g)).toBe(8);
   expect(count(main, /\bfor \(/g)).toBe(1);
   expect(main).not.toMatch(/\w\[\d/); // no arrays of matrices
   expect(main).toContain('s3 = subgroupMatrixMultiplyAccumulate(q3, subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&tiles_sh, 3504u, true, DS), s3);');
   expect(main).toMatch(/^@diagnostic\(off, chromium.subgroup_matrix_uniformity\)$/m);
-  expect(main.indexOf('forward_scores')).toBeLessThan(main.indexOf('forward_accumulate'));
+  // The next tile is fetched before this one's products.
+  expect(main.indexOf('fetch(K_IN, p.k_l, V_IN, p.v_l, b, h, j0 + STREAM')).toBeLessThan(main.indexOf('// S = Q K^T'));
 });
 
 test('backward passes: the products of FlashAttention-2, with dK/dV kept per key and dQ per query', () => {
@@ -55,6 +57,7 @@ test('impossible tiles are refused with a reason, and the defaults fit 48 KiB of
   expect(attentionTileProblem({ ...tile, sub: 24 })).toMatch(/subgroup size 24/);
   expect(attentionTileProblem({ ...tile, stream: 24 })).toMatch(/streamed tile 24/);
   expect(attentionTileProblem({ ...tile, nsg: 16 })).toMatch(/256 owned rows/);
+  expect(attentionTileProblem({ ...tile, nsg: 8, frag: { m: 8, n: 8, k: 8 }, stream: 32, d: 8 })).toMatch(/vec4 loads over 256/);
   expect(() => generateAttentionMain('dq', { ...tile, d: 40 })).toThrow(/head dim 40/);
   // Forward, d 64: k and v tiles (2 x 64 x 72 halves), scratch (4 x 16 x 68 f32), P (64 x 72 halves).
   expect(attentionWorkgroupBytes('forward', tile)).toBe(2 * 64 * 72 * 2 + 4 * 16 * 68 * 4 + 64 * 72 * 2);
@@ -70,7 +73,7 @@ test('every helper the generated mains call is defined by the template or the Sp
       ...Object.keys(attentionTileConsts(tile)), 'D',
       ...[...(commonWgsl + template).matchAll(/\b(?:fn|const|var<\w+(?:, \w+)?>|var)\s+(\w+)/g)].map((m) => m[1]),
     ]);
-    const used = new Set([...main.matchAll(/\b(stage|\w+_scores|\w+_accumulate|\w+_finish|\w+_write|prefix_len|key_len|key_end|query_begin|seg_[qk]|[A-Z][A-Z_]+)\b/g)].map((m) => m[1]));
+    const used = new Set([...main.matchAll(/\b(stage|fetch|stash|all_visible|\w+_scores|\w+_accumulate|\w+_finish|\w+_write|prefix_len|key_len|key_end|query_begin|seg_[qk]|[A-Z][A-Z_]+)\b/g)].map((m) => m[1]));
     for (const name of used) expect(defined, `${pass}: ${name}`).toContain(name);
     expect(attentionMatrixSource(pass, tile).startsWith(template)).toBe(true);
   }
@@ -93,18 +96,21 @@ if (gpu.caps.f16 && gpu.caps.subgroups) {
     const stubs: Record<AttentionPass, string> = {
       forward: `
   stage(Q_IN, p.q_l, 0u, 0u, 0u, p.tq, ROWS, 0u, tid);
-  forward_scores(tid / SUB, tid % SUB, 0u, 0u, 0u, prefix_len(0u), key_len(0u), 0u);
+  fetch(K_IN, p.k_l, V_IN, p.v_l, 0u, 0u, 0u, p.tk, tid);
+  stash(tid);
+  forward_scores(tid / SUB, tid % SUB, 0u, 0u, 0u, prefix_len(0u), key_len(0u), 0u, all_visible(false, 0u, 0u, ROWS, STREAM));
   forward_accumulate(tid / SUB, tid % SUB);
   forward_finish(tid / SUB, tid % SUB, 0u, 0u, 0u);`,
       dkdv: `
-  stage(DO_IN, p.do_l, 0u, 0u, 0u, p.tq, STREAM, 0u, tid);
+  fetch(Q_IN, p.q_l, DO_IN, p.do_l, 0u, 0u, 0u, p.tq, tid);
+  stash(tid);
   stat_sh[tid % STREAM] = stats[tid];
-  dkdv_scores(tid / SUB, tid % SUB, 0u, 0u, 0u, 0u, p.tk, 0u);
+  dkdv_scores(tid / SUB, tid % SUB, 0u, 0u, 0u, 0u, p.tk, 0u, all_visible(true, 0u, 0u, ROWS, STREAM));
   dkdv_write(true, tid / SUB, tid % SUB, 0u, 0u, 0u, p.scale);
   dkdv_write(false, tid / SUB, tid % SUB, 0u, 0u, 0u, 1.0);`,
       dq: `
   stage(K_IN, p.k_l, 0u, 0u, 0u, p.tk, STREAM, 0u, tid);
-  dq_scores(tid / SUB, tid % SUB, 0u, 0u, 0u, 0u, p.tk, 0u, stats[0]);
+  dq_scores(tid / SUB, tid % SUB, 0u, 0u, 0u, 0u, p.tk, 0u, stats[0], false);
   dq_write(tid / SUB, tid % SUB, 0u, 0u, 0u);`,
     };
     for (const pass of ['forward', 'dkdv', 'dq'] as AttentionPass[]) {
