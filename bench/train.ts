@@ -67,11 +67,26 @@ export async function run(args: string[]): Promise<void> {
       ours[precision] = tokensPerS;
       console.log(json ? JSON.stringify(line) : `${preset} ${precision}: ${line.tokens_per_s} tok/s, ${line.step_ms} ms/step, ` +
         `peak ${line.peak_mem_gib} GiB, ${line.model_tflops} TFLOP/s (MFU ${(line.mfu * 100).toFixed(1)}%), loss ${line.loss}`);
+      // Kernels (the part of a profile name before the first space; GEMMs are also named by
+      // shape) by share of the step, then the GEMM shapes on their own lines.
       const total = [...profile.ns.values()].reduce((a, b) => a + b, 0);
-      const top = [...profile.ns].sort((a, b) => b[1] - a[1]).slice(0, 12);
-      for (const [name, ns] of top) {
-        const entry = { op: 'profile', preset, precision, kernel: name, ms: +(ns / 1e6).toFixed(3), share: +(ns / total).toFixed(3), calls: profile.count.get(name) };
+      const kernels = new Map<string, { ns: number; calls: number; shapes: [string, number, number][] }>();
+      for (const [name, ns] of profile.ns) {
+        const [kernel, ...rest] = name.split(' ');
+        const k = kernels.get(kernel) ?? { ns: 0, calls: 0, shapes: [] };
+        k.ns += ns;
+        k.calls += profile.count.get(name)!;
+        if (rest.length) k.shapes.push([rest.join(' '), ns, profile.count.get(name)!]);
+        kernels.set(kernel, k);
+      }
+      for (const [name, k] of [...kernels].sort((a, b) => b[1].ns - a[1].ns).slice(0, 14)) {
+        const entry = { op: 'profile', preset, precision, kernel: name, ms: +(k.ns / 1e6).toFixed(3), share: +(k.ns / total).toFixed(3), calls: k.calls };
         console.log(json ? JSON.stringify(entry) : `  ${name.padEnd(28)} ${entry.ms.toFixed(2).padStart(8)} ms ${(entry.share * 100).toFixed(1).padStart(5)}%  x${entry.calls}`);
+        for (const [shape, ns, calls] of k.shapes.sort((a, b) => b[1] - a[1])) {
+          const flops = 2 * shape.split(' ')[0].split('x').map(Number).reduce((a, b) => a * b, 1) * calls;
+          const e = { op: 'profile_shape', preset, precision, kernel: name, shape, ms: +(ns / 1e6).toFixed(3), calls, tflops: +(flops / ns / 1e3).toFixed(1) };
+          console.log(json ? JSON.stringify(e) : `    ${shape.padEnd(26)} ${e.ms.toFixed(2).padStart(8)} ms  x${calls}  ${e.tflops} TFLOP/s`);
+        }
       }
       trainer.dispose();
       gpu.pool.trim();

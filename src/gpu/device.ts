@@ -127,8 +127,9 @@ export class Gpu {
   /**
    * Records one dispatch. Binding 0 is the kernel's uniform `params`; storage buffers
    * follow in binding order. Nothing reaches the GPU until `flush()` or a read.
+   * `profileAs` names the dispatch in profiles (default: the kernel's name), e.g. with its shape.
    */
-  dispatch(kernel: Kernel, spec: Spec, buffers: GPUBuffer[], params: Param[], workgroups: [number, number?, number?]): void {
+  dispatch(kernel: Kernel, spec: Spec, buffers: GPUBuffer[], params: Param[], workgroups: [number, number?, number?], profileAs?: string): void {
     this.throwPending();
     const p = this.pipeline(kernel, spec);
     if (buffers.length !== p.storageBindings) {
@@ -155,7 +156,7 @@ export class Gpu {
         ...buffers.map((buffer, i) => ({ binding: i + 1, resource: { buffer } })),
       ],
     });
-    const pass = this.computePass(kernel.name);
+    const pass = this.computePass(profileAs ?? kernel.name);
     pass.setPipeline(p.pipeline);
     pass.setBindGroup(0, bindGroup, [slot * UNIFORM_SLOT]);
     pass.dispatchWorkgroups(x, y, z);

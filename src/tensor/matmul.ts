@@ -277,7 +277,9 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
       f32(opts.alpha ?? 1), f32(beta), opts.bias?.offset ?? 0, 0,
     ];
     const buffers = [A.t.buffer, B.t.buffer, out.buffer, opts.bias?.buffer ?? placeholder(gpu).buffer, res?.buffer ?? placeholder(gpu).buffer];
-    if (M * N * batch > 0) gpu.dispatch(kernel, spec, buffers, params, [Math.ceil(N / tile.bn), Math.ceil(M / tile.bm), batch]);
+    // Profiles list each product shape on its own: M x N x K (x batch), A and B normal or transposed.
+    const shape = `${M}x${N}x${K}${batch > 1 ? `x${batch}` : ''} ${transA ? 'T' : 'N'}${transB ? 'T' : 'N'}`;
+    if (M * N * batch > 0) gpu.dispatch(kernel, spec, buffers, params, [Math.ceil(N / tile.bn), Math.ceil(M / tile.bm), batch], `${kernel.name} ${shape}`);
     return out;
   } finally {
     // Copies are only read by work already recorded, which the pool orders before any reuse.
