@@ -53,7 +53,7 @@ function checkArgs(logits: Tensor, op: string, targets: Tensor, opts: CrossEntro
 
 /** Cross-entropy of logits [..., V] against class ids [...]: per-row losses and their mean. */
 export function crossEntropy(logits: Tensor, targets: Tensor, opts: CrossEntropyOptions = {}): CrossEntropyOutput {
-  const { rows, uniforms } = checkArgs(logits, 'crossEntropy', targets, opts);
+  const { rows, vocab, uniforms } = checkArgs(logits, 'crossEntropy', targets, opts);
   const gpu = logits.gpu;
   const rowLoss = Tensor.empty(gpu, targets.shape, 'f32');
   const lse = Tensor.empty(gpu, targets.shape, 'f32');
@@ -61,7 +61,7 @@ export function crossEntropy(logits: Tensor, targets: Tensor, opts: CrossEntropy
   const count = Tensor.empty(gpu, [1], 'u32');
   withDense([logits, targets], (ld, td) => {
     const spec = floatSpec(logits.dtype);
-    gpu.dispatch(FORWARD, mergeSpecs(spec, { flags: ['FORWARD'] }), [ld.buffer, td.buffer, rowLoss.buffer, lse.buffer], uniforms, grid1d(rows, 1));
+    gpu.dispatch(FORWARD, mergeSpecs(spec, { flags: ['FORWARD', ...vec4Flag(vocab, ld)] }), [ld.buffer, td.buffer, rowLoss.buffer, lse.buffer], uniforms, grid1d(rows, 1));
     gpu.dispatch(MEAN, mergeSpecs(spec, { flags: ['MEAN'] }), [rowLoss.buffer, td.buffer, loss.buffer, count.buffer], uniforms, [1]);
   });
   return { loss, rowLoss, lse, count };
@@ -78,7 +78,7 @@ export function crossEntropyBackward(
   opts: CrossEntropyOptions & { inPlace?: boolean } = {},
 ): Tensor {
   const op = 'crossEntropyBackward';
-  const { rows, uniforms } = checkArgs(logits, op, targets, opts);
+  const { rows, vocab, uniforms } = checkArgs(logits, op, targets, opts);
   requireShape(saved.lse, targets.shape, `${op} lse (from the forward pass)`);
   if (saved.lse.dtype !== 'f32') throw new ShapeError(`${op} lse must be f32, got ${saved.lse.dtype}`);
   if (saved.count.dtype !== 'u32' || saved.count.size !== 1) throw new ShapeError(`${op} count must be the u32 [1] tensor the forward pass returned`);
@@ -90,14 +90,19 @@ export function crossEntropyBackward(
     throw new ShapeError(`${op} inPlace needs contiguous logits starting at offset 0`);
   }
   const flags = ['BACKWARD', ...(opts.inPlace ? ['IN_PLACE'] : []), ...(upstream ? ['DLOSS_UNIFORM'] : [])];
-  const spec = mergeSpecs(floatSpec(logits.dtype), { flags });
   const gpu = logits.gpu;
   const dlogits = opts.inPlace ? logits.ref() : Tensor.empty(gpu, logits.shape, logits.dtype);
   // A number travels in the uniforms, so a host-side loss scale costs no upload or flush.
   const params = [...uniforms, f32(upstream ? dloss : 0)];
   withDense([logits, targets, saved.lse, saved.count, ...(upstream ? [] : [dloss])], (zd, td, ld, cd, dd) => {
     const buffers = [zd.buffer, td.buffer, ld.buffer, cd.buffer, ...(dd ? [dd.buffer] : [])];
+    const spec = mergeSpecs(floatSpec(logits.dtype), { flags: [...flags, ...vec4Flag(vocab, zd)] });
     gpu.dispatch(BACKWARD, spec, opts.inPlace ? buffers : [...buffers, dlogits.buffer], params, grid1d(rows, 1));
   });
   return dlogits;
+}
+
+/** VEC4 when every row of the (dense) logits starts on a 4-element boundary. */
+function vec4Flag(vocab: number, dense: Tensor): string[] {
+  return vocab % 4 === 0 && dense.offset % 4 === 0 ? ['VEC4'] : [];
 }
