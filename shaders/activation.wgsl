@@ -5,7 +5,9 @@
 //   SwiGLU on x [rows, 2F] = [gate | up]: y [rows, F] = silu(gate) * up, silu(g) = g * sigmoid(g)
 //     SWIGLU_FORWARD   one thread per output element (n = rows * F)
 //     SWIGLU_BACKWARD  dx [rows, 2F]: dgate = dy * up * silu'(gate), dup = dy * silu(gate)
-// Flat index = gid.x + gid.y * nwg.x * 256 (see grid1d). Spec: alias T; one flag above.
+// GELU with flag VEC4 (n a multiple of 4) takes four elements per thread: it is memory-bound, and
+// 2-byte f16 accesses left most of the bandwidth unused; n then counts vec4s.
+// Flat index = gid.x + gid.y * nwg.x * 256 (see grid1d). Spec: alias T; one flag above; VEC4.
 
 struct Params { n: u32, f: u32, _p0: u32, _p1: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
@@ -13,20 +15,29 @@ struct Params { n: u32, f: u32, _p0: u32, _p1: u32 }
 const GELU_K = 0.7978845608028654;   // sqrt(2 / pi)
 const GELU_C = 0.044715;
 
-fn sigmoid(g: f32) -> f32 { return 1.0 / (1.0 + exp(-g)); }
+// GELU's element type in storage (VT) and in arithmetic (F).
+#if VEC4
+alias VT = vec4<T>;
+alias F = vec4<f32>;
+#else
+alias VT = T;
+alias F = f32;
+#endif
+
+fn sigmoid(g: F) -> F { return 1.0 / (1.0 + exp(-g)); }
 
 // 0.5 (1 + tanh(u)) = sigmoid(2u): written this way it neither cancels near x << 0 nor
 // produces inf/inf for large |x|, unlike tanh built from exp.
-fn gelu_u(x: f32) -> f32 { return GELU_K * (x + GELU_C * x * x * x); }
+fn gelu_u(x: F) -> F { return GELU_K * (x + GELU_C * x * x * x); }
 
 #if GELU_FORWARD
-@group(0) @binding(1) var<storage, read> x: array<T>;
-@group(0) @binding(2) var<storage, read_write> y: array<T>;
+@group(0) @binding(1) var<storage, read> x: array<VT>;
+@group(0) @binding(2) var<storage, read_write> y: array<VT>;
 #endif
 #if GELU_BACKWARD
-@group(0) @binding(1) var<storage, read> dy: array<T>;
-@group(0) @binding(2) var<storage, read> x: array<T>;
-@group(0) @binding(3) var<storage, read_write> dx: array<T>;
+@group(0) @binding(1) var<storage, read> dy: array<VT>;
+@group(0) @binding(2) var<storage, read> x: array<VT>;
+@group(0) @binding(3) var<storage, read_write> dx: array<VT>;
 #endif
 #if SWIGLU_FORWARD
 @group(0) @binding(1) var<storage, read> x: array<T>;
@@ -43,16 +54,16 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let i = gid.x + gid.y * nwg.x * 256u;
   if (i >= p.n) { return; }
 #if GELU_FORWARD
-  let v = f32(x[i]);
-  y[i] = T(v * sigmoid(2.0 * gelu_u(v)));
+  let v = F(x[i]);
+  y[i] = VT(v * sigmoid(2.0 * gelu_u(v)));
 #endif
 #if GELU_BACKWARD
   // d/dx [x s(2u)] = s + 2 x s (1 - s) u', with 1 - s = sigmoid(-2u) computed directly.
-  let v = f32(x[i]);
+  let v = F(x[i]);
   let u = gelu_u(v);
   let s = sigmoid(2.0 * u);
   let du = GELU_K * (1.0 + 3.0 * GELU_C * v * v);
-  dx[i] = T(f32(dy[i]) * (s + 2.0 * v * s * sigmoid(-2.0 * u) * du));
+  dx[i] = VT(F(dy[i]) * (s + 2.0 * v * s * sigmoid(-2.0 * u) * du));
 #endif
 #if SWIGLU_FORWARD
   let row = i / p.f;

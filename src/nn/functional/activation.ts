@@ -20,6 +20,16 @@ function run(k: Kernel, flag: string, inputs: Tensor[], out: Tensor, threads: nu
   });
 }
 
+/** GELU forward or backward over n elements, four per thread when n allows (flag VEC4). */
+function runGelu(k: Kernel, flag: string, inputs: Tensor[], out: Tensor): void {
+  const vec4 = out.size % 4 === 0;
+  const threads = vec4 ? out.size / 4 : out.size;
+  withDense(inputs, (...ds) => {
+    out.gpu.dispatch(k, mergeSpecs(floatSpec(out.dtype), { flags: [flag, ...(vec4 ? ['VEC4'] : [])] }),
+      [...ds.map((d) => d.buffer), out.buffer], [threads, 0, 0, 0], grid1d(threads));
+  });
+}
+
 function checkGrad(op: string, dy: Tensor, x: Tensor, yShape: readonly number[]): void {
   requireFloat(x, `${op} x`);
   requireShape(dy, yShape, `${op} dy (the gradient of the forward output)`);
@@ -30,7 +40,7 @@ function checkGrad(op: string, dy: Tensor, x: Tensor, yShape: readonly number[])
 export function gelu(x: Tensor): Tensor {
   requireFloat(x, 'gelu input');
   const y = Tensor.empty(x.gpu, x.shape, x.dtype);
-  run(GELU_FORWARD, 'GELU_FORWARD', [x], y, x.size);
+  runGelu(GELU_FORWARD, 'GELU_FORWARD', [x], y);
   return y;
 }
 
@@ -38,7 +48,7 @@ export function gelu(x: Tensor): Tensor {
 export function geluBackward(dy: Tensor, x: Tensor): Tensor {
   checkGrad('geluBackward', dy, x, x.shape);
   const dx = Tensor.empty(x.gpu, x.shape, x.dtype);
-  run(GELU_BACKWARD, 'GELU_BACKWARD', [dy, x], dx, x.size);
+  runGelu(GELU_BACKWARD, 'GELU_BACKWARD', [dy, x], dx);
   return dx;
 }
 
