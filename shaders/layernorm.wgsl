@@ -9,7 +9,8 @@
 //   PARAM_PARTIAL  workgroup (column block, row chunk) sums dy * xhat (and dy) over the
 //                chunk's rows into partial[chunk] (f32 [chunks, 2, cols]; RMSNorm fills
 //                only the first half).
-//   PARAM_FINAL  one thread per column sums the chunks in order: dw (and db).
+//   PARAM_FINAL  a workgroup per FINAL_COLS columns: FINAL_GROUPS threads per column each sum
+//                every FINAL_GROUPS-th chunk, then one adds their sums in order: dw (and db).
 // The parameter gradients never use float atomics, so they are bitwise reproducible.
 // Spec: alias T (x, y, dy, dx storage: f32 or f16), W (w, b, dw, db storage); flags RMS and
 // one stage. Rows are any count (2-D grid, row = wg.x + wg.y * nwg.x); cols < 2^32 / rows.
@@ -165,17 +166,31 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
 @group(0) @binding(3) var<storage, read_write> db: array<W>;
 #endif
 
+const FINAL_COLS = 32u;
+const FINAL_GROUPS = WG / FINAL_COLS;
+
 @compute @workgroup_size(256)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let c = gid.x;
-  if (c >= p.cols) { return; }
-  var acc = 0.0;
-  for (var k = 0u; k < p.rows; k++) { acc += partial[2u * k * p.cols + c]; }
-  dw[c] = W(acc);
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+  let c = wg.x * FINAL_COLS + t % FINAL_COLS;
+  let g = t / FINAL_COLS;
+  var acc = vec2(0.0);   // (dw, db) over chunks g, g + FINAL_GROUPS, ...
+  if (c < p.cols) {
+    for (var k = g; k < p.rows; k += FINAL_GROUPS) {
+      acc.x += partial[2u * k * p.cols + c];
 #if !RMS
-  acc = 0.0;
-  for (var k = 0u; k < p.rows; k++) { acc += partial[(2u * k + 1u) * p.cols + c]; }
-  db[c] = W(acc);
+      acc.y += partial[(2u * k + 1u) * p.cols + c];
 #endif
+    }
+  }
+  scratch[t] = acc;
+  workgroupBarrier();
+  if (g == 0u && c < p.cols) {
+    var total = vec2(0.0);
+    for (var k = 0u; k < FINAL_GROUPS; k++) { total += scratch[k * FINAL_COLS + t]; }
+    dw[c] = W(total.x);
+#if !RMS
+    db[c] = W(total.y);
+#endif
+  }
 }
 #endif

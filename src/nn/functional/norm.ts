@@ -18,6 +18,7 @@ const PARAM_FINAL: Kernel = { name: 'norm_param_final', source: layernormWgsl };
 /** Rows per chunk of the parameter-gradient reduction: enough chunks to fill the GPU, few enough to sum quickly. */
 const MAX_CHUNKS = 512;
 const MIN_CHUNK_ROWS = 16;
+const FINAL_COLS = 32; // columns per PARAM_FINAL workgroup (shaders/layernorm.wgsl)
 
 type Kind = 'layer' | 'rms';
 
@@ -102,7 +103,7 @@ function backward(kind: Kind, dy: Tensor, x: Tensor, weight: Tensor, mean: Tenso
         [rows, cols, f32(0), chunkRows], [Math.ceil(cols / 256), usedChunks]);
     }
     gpu.dispatch(PARAM_FINAL, spec(kind, x, weight, 'PARAM_FINAL'), [partial.buffer, dweight.buffer, ...(dbias ? [dbias.buffer] : [])],
-      [usedChunks, cols, f32(0), 0], [Math.ceil(cols / 256)]);
+      [usedChunks, cols, f32(0), 0], [Math.ceil(cols / FINAL_COLS)]);
   });
   partial.dispose();
   return { dx, dweight, dbias };
