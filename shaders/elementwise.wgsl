@@ -2,16 +2,23 @@
 //   unary:  out[i] = f(a[ia])            binary: out[i] = f(a[ia], b[ib])
 // where ia/ib follow per-dimension strides (0 on broadcast dimensions) over the
 // output's shape, rank <= 4, from element offsets oa/ob. `s` is a scalar operand.
-// Spec: alias T; const OP (see OPS in src/tensor/ops.ts); flag BINARY.
+// Flag FLAT4: same-shape contiguous operands whose offsets and size are multiples of 4 are read
+// and written four elements at a time (n counts vec4s, oa/ob are vec4 offsets), at full bandwidth.
+// Spec: alias T; const OP (see OPS in src/tensor/ops.ts); flags BINARY, FLAT4.
 
 struct Params { n: u32, rank: u32, s: f32, oa: u32, ob: u32, _p0: u32, _p1: u32, _p2: u32, shape: vec4<u32>, sa: vec4<u32>, sb: vec4<u32> }
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> a: array<T>;
-#if BINARY
-@group(0) @binding(2) var<storage, read> b: array<T>;
-@group(0) @binding(3) var<storage, read_write> out: array<T>;
+#if FLAT4
+alias VT = vec4<T>;
 #else
-@group(0) @binding(2) var<storage, read_write> out: array<T>;
+alias VT = T;
+#endif
+@group(0) @binding(1) var<storage, read> a: array<VT>;
+#if BINARY
+@group(0) @binding(2) var<storage, read> b: array<VT>;
+@group(0) @binding(3) var<storage, read_write> out: array<VT>;
+#else
+@group(0) @binding(2) var<storage, read_write> out: array<VT>;
 #endif
 
 fn op(x: f32, y: f32) -> f32 {
@@ -38,6 +45,15 @@ fn op(x: f32, y: f32) -> f32 {
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = gid.x + gid.y * nwg.x * 256u;
   if (i >= p.n) { return; }
+#if FLAT4
+  let x = vec4<f32>(a[p.oa + i]);
+#if BINARY
+  let y = vec4<f32>(b[p.ob + i]);
+#else
+  let y = vec4<f32>();
+#endif
+  out[i] = VT(vec4<f32>(op(x.x, y.x), op(x.y, y.y), op(x.z, y.z), op(x.w, y.w)));
+#else
   var rem = i;
   var ia = p.oa;
   var ib = p.ob;
@@ -51,5 +67,6 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   out[i] = T(op(f32(a[ia]), f32(b[ib])));
 #else
   out[i] = T(op(f32(a[ia]), 0.0));
+#endif
 #endif
 }

@@ -109,9 +109,13 @@ function elementwise(op: number, a: Tensor, b: Tensor | null, s: number): Tensor
     sa = [1];
     sb = [b ? 1 : 0];
   }
-  const params: Param[] = [n, 4, f32(s), a.offset, b?.offset ?? 0, 0, 0, 0, ...pad4(shape, 1), ...pad4(sa, 0), ...pad4(sb, 0)];
-  const spec = merge(floatSpec(a.dtype), { const: { OP: op }, flags: b ? ['BINARY'] : [] });
-  a.gpu.dispatch(ELEMENTWISE, spec, b ? [a.buffer, b.buffer, out.buffer] : [a.buffer, out.buffer], params, grid1d(n));
+  const flat = (t: Tensor) => t.isContiguous && t.size === n && t.offset % 4 === 0;
+  const flat4 = n % 4 === 0 && flat(a) && (!b || flat(b));
+  const params: Param[] = flat4
+    ? [n / 4, 4, f32(s), a.offset / 4, (b?.offset ?? 0) / 4, 0, 0, 0]
+    : [n, 4, f32(s), a.offset, b?.offset ?? 0, 0, 0, 0, ...pad4(shape, 1), ...pad4(sa, 0), ...pad4(sb, 0)];
+  const spec = merge(floatSpec(a.dtype), { const: { OP: op }, flags: [...(b ? ['BINARY'] : []), ...(flat4 ? ['FLAT4'] : [])] });
+  a.gpu.dispatch(ELEMENTWISE, spec, b ? [a.buffer, b.buffer, out.buffer] : [a.buffer, out.buffer], params, grid1d(flat4 ? n / 4 : n));
   return out;
 }
 

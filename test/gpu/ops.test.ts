@@ -65,6 +65,24 @@ for (const dtype of dtypes) {
     [ta, tb, tb3].forEach((z) => z.dispose());
   });
 
+  test(`same-shape operands four at a time, from offsets that allow it or not (${dtype})`, async () => {
+    const a = held(randn(5 * 44, 10), dtype), b = held(randn(5 * 44, 11), dtype);
+    const ta = Tensor.from(gpu, a, [5, 44], dtype), tb = Tensor.from(gpu, b, [5, 44], dtype);
+    // Rows 1..3 start at element 44 (a multiple of 4); a slice of columns 2..41 is not contiguous.
+    for (const [lo, hi] of [[0, 5], [1, 4]]) {
+      const va = ta.slice(0, lo, hi), vb = tb.slice(0, lo, hi);
+      const sum = binary('add', va, vb), scaled = unary('scale', va, 3);
+      const want = Array.from({ length: (hi - lo) * 44 }, (_, i) => a[lo * 44 + i] + b[lo * 44 + i]);
+      expect(maxRelErr(await sum.toArray(), want)).toBeLessThan(tol[dtype] * 4);
+      expect(maxRelErr(await scaled.toArray(), want.map((_, i) => 3 * a[lo * 44 + i]))).toBeLessThan(tol[dtype] * 4);
+      [va, vb, sum, scaled].forEach((t) => t.dispose());
+    }
+    const odd = Tensor.from(gpu, a.slice(0, 42), [42], dtype).slice(0, 2, 42);   // offset 2: one at a time
+    const twice = binary('add', odd, odd);
+    expect(maxRelErr(await twice.toArray(), Array.from(a.slice(2, 42), (v) => 2 * v))).toBeLessThan(tol[dtype] * 4);
+    [ta, tb, odd, twice].forEach((t) => t.dispose());
+  });
+
   test(`unary ops match the f64 reference (${dtype})`, async () => {
     const x = held(randn(129, 9).map((v) => v * 2), dtype);
     const t = Tensor.from(gpu, x, [129], dtype);
