@@ -314,12 +314,10 @@ function splitK(a: Tensor, b: Tensor, o: MatmulOptions, s: number, outDtype: DTy
   const av = slices(a, !!o.transA), bv = slices(b, !o.transB);
   const partials = matmul(av, bv, { transA: o.transA, transB: o.transB, alpha: o.alpha, outDtype: 'f32' });
   [av, bv].forEach((t) => t.dispose());
-  const sum = reduce('sum', partials, 0);
+  // bf16 outputs never get here (see viaF32); the column sum stores f32 or f16 directly.
+  const sum = reduce('sum', partials, 0, false, outDtype);
   partials.dispose();
-  if (outDtype === 'f32') return sum;
-  const out = cast(sum, outDtype);
-  sum.dispose();
-  return out;
+  return sum;
 }
 
 interface Problem {

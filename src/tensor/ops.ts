@@ -134,9 +134,13 @@ export const div = (a: Tensor, b: Tensor) => binary('div', a, b);
 export const scale = (a: Tensor, s: number) => unary('scale', a, s);
 
 export type ReduceOp = 'sum' | 'mean' | 'max';
+const FLOAT_OUT: DType[] = ['f32', 'f16'];
 
-/** Reduces along `axis`; the axis is kept with size 1 when `keepDims`. */
-export function reduce(op: ReduceOp, x: Tensor, axis: number, keepDims = false): Tensor {
+/**
+ * Reduces along `axis`; the axis is kept with size 1 when `keepDims`. The result is stored as
+ * `outDtype` (default: x's), accumulating in f32 either way.
+ */
+export function reduce(op: ReduceOp, x: Tensor, axis: number, keepDims = false, outDtype: DType = x.dtype): Tensor {
   const ax = (axis + x.rank) % x.rank;
   if (!(ax >= 0 && ax < x.rank)) throw new ShapeError(`axis ${axis} is out of range for rank ${x.rank}`);
   const xc = x.isContiguous && !x.offset ? x : contiguous(x);
@@ -144,12 +148,13 @@ export function reduce(op: ReduceOp, x: Tensor, axis: number, keepDims = false):
   const len = x.shape[ax];
   const inner = numel(x.shape.slice(ax + 1));
   const shape = keepDims ? x.shape.map((d, i) => (i === ax ? 1 : d)) : x.shape.filter((_, i) => i !== ax);
-  const out = Tensor.empty(x.gpu, shape, x.dtype);
+  if (!FLOAT_OUT.includes(outDtype)) throw new ShapeError(`reduce stores f32 or f16 results, not ${outDtype}`);
+  const out = Tensor.empty(x.gpu, shape, outDtype);
   const code = { sum: 0, mean: 1, max: 2 }[op];
   const spec = (input: DType, output: DType, flags: string[], opCode = code) =>
     merge(floatSpec(input), floatSpec(output, 'OUT_T'), { const: { OP: opCode }, flags });
   if (inner === 1) {
-    x.gpu.dispatch(REDUCE, spec(x.dtype, x.dtype, ['ROWS']), [xc.buffer, out.buffer], [outer, len, 1, len], grid1d(outer, 1));
+    x.gpu.dispatch(REDUCE, spec(x.dtype, outDtype, ['ROWS']), [xc.buffer, out.buffer], [outer, len, 1, len], grid1d(outer, 1));
   } else if (len > 2 * COLUMN_CHUNK) {
     // Long columns (e.g. bias gradients summed over B*T rows): partial sums per chunk of rows
     // in parallel, then a short serial pass over the chunks.
@@ -158,10 +163,10 @@ export function reduce(op: ReduceOp, x: Tensor, axis: number, keepDims = false):
     const partialOp = op === 'max' ? 2 : 0;
     x.gpu.dispatch(REDUCE, spec(x.dtype, 'f32', ['COLS'], partialOp), [xc.buffer, partials.buffer], [outer, len, inner, len],
       [Math.ceil(inner / 64), chunks, outer]);
-    x.gpu.dispatch(REDUCE, spec('f32', x.dtype, []), [partials.buffer, out.buffer], [outer, chunks, inner, len], grid1d(outer * inner));
+    x.gpu.dispatch(REDUCE, spec('f32', outDtype, []), [partials.buffer, out.buffer], [outer, chunks, inner, len], grid1d(outer * inner));
     partials.dispose();
   } else {
-    x.gpu.dispatch(REDUCE, spec(x.dtype, x.dtype, []), [xc.buffer, out.buffer], [outer, len, inner, len], grid1d(outer * inner));
+    x.gpu.dispatch(REDUCE, spec(x.dtype, outDtype, []), [xc.buffer, out.buffer], [outer, len, inner, len], grid1d(outer * inner));
   }
   if (xc !== x) xc.dispose();
   return out;

@@ -214,3 +214,21 @@ test('few outputs over a long K are summed over K slices in parallel (split-K) a
     [ta, tb, c, whole].forEach((t) => t.dispose());
   }
 });
+
+if (gpu.caps.f16) {
+  test('split-K with f16 operands stores its f32 column sum as f16 in one pass', async () => {
+    const [M, N, K] = [9, 20, 8192];
+    const a = held(randn(M * K, 23), 'f16'), b = held(randn(K * N, 24), 'f16');
+    const ta = Tensor.from(gpu, a, [K, M], 'f16'), tb = Tensor.from(gpu, b, [K, N], 'f16');
+    gpu.startProfile();
+    const c = matmul(ta, tb, { transA: true });
+    const profile = await gpu.stopProfile();
+    expect(c.dtype).toBe('f16');
+    expect(profile.count.get('reduce')).toBe(1);
+    expect(profile.count.get('copy'), 'no separate cast').toBeUndefined();
+    const want = new Float64Array(M * N);
+    for (let i = 0; i < M; i++) for (let j = 0; j < N; j++) for (let k = 0; k < K; k++) want[i * N + j] += a[k * M + i] * b[k * N + j];
+    expect(maxRelErr(await c.toArray(), want, 1)).toBeLessThan(2e-3);
+    [ta, tb, c].forEach((t) => t.dispose());
+  });
+}
