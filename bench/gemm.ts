@@ -17,6 +17,11 @@
 // python3 first and adds torch_tflops and ratio (ours / torch) to each line.
 // --sweep times candidate tiles of each variant (4096 unless --sizes) and prints them with a
 // "tile" key; --verify checks odd shapes, transposes and the fused epilogue of each variant.
+// --shapes MxNxK[:TT],... (T or N for op(A), op(B); e.g. GPT-2's 16384x768x3072:NT) times f16
+// products of those shapes on tensor cores, the default tile against the other candidate tiles,
+// by GPU timestamps (median of 3 rounds of 10 products, rounds interleaved across tiles; before
+// each round the product runs back to back for 0.2 s, so the GPU is at its working clock: short
+// products timed from idle read up to 3x slow on the H100).
 import { spawnSync } from 'node:child_process';
 import { Gpu } from '../src/gpu/device.js';
 import { Tensor } from '../src/tensor/tensor.js';
@@ -29,13 +34,21 @@ import { exactValues } from './values.js';
 const DEFAULT_SIZES = [256, 512, 1024, 2048, 4096, 8192];
 const DTYPES: DType[] = ['f32', 'f16', 'bf16'];
 
+interface Shape { m: number; n: number; k: number; transA: boolean; transB: boolean }
+
 interface Args {
   json: boolean; sizes: number[] | null; torch: boolean; sweep: boolean; verify: boolean;
-  variants: string[] | null; dtypes: string[] | null;
+  variants: string[] | null; dtypes: string[] | null; shapes: Shape[] | null;
+}
+
+function parseShape(text: string): Shape {
+  const m = /^(\d+)x(\d+)x(\d+)(?::([NT])([NT]))?$/.exec(text);
+  if (!m) throw new InputError(`--shapes takes MxNxK[:TT] items such as 16384x768x3072:NT, got '${text}'`);
+  return { m: +m[1], n: +m[2], k: +m[3], transA: m[4] === 'T', transB: m[5] === 'T' };
 }
 
 function parseArgs(args: string[]): Args {
-  const out: Args = { json: false, sizes: null, torch: false, sweep: false, verify: false, variants: null, dtypes: null };
+  const out: Args = { json: false, sizes: null, torch: false, sweep: false, verify: false, variants: null, dtypes: null, shapes: null };
   for (let i = 0; i < args.length; i++) {
     const [flag, inline] = args[i].split('=', 2);
     if (flag === '--json') out.json = true;
@@ -48,12 +61,14 @@ function parseArgs(args: string[]): Args {
       if (!out.sizes.length || out.sizes.some((n) => !Number.isInteger(n) || n < 1)) {
         throw new InputError(`--sizes takes a comma-separated list of positive integers, got '${v}'`);
       }
+    } else if (flag === '--shapes') {
+      out.shapes = (inline ?? args[++i] ?? '').split(',').filter(Boolean).map(parseShape);
     } else if (flag === '--variants' || flag === '--dtypes') {
       const v = (inline ?? args[++i] ?? '').split(',').filter(Boolean);
       if (flag === '--variants') out.variants = v;
       else out.dtypes = v;
     } else {
-      throw new InputError(`bench gemm: unknown flag '${args[i]}' (known: --json --sizes --torch --sweep --verify --variants --dtypes)`);
+      throw new InputError(`bench gemm: unknown flag '${args[i]}' (known: --json --sizes --torch --sweep --verify --variants --dtypes --shapes)`);
     }
   }
   return out;
@@ -217,8 +232,64 @@ async function verify(gpu: Gpu, variant: GemmVariant, dtype: DType, json: boolea
   }
 }
 
+const SHAPE_TILES: Partial<SubgroupMatrixTile>[] = [
+  { bm: 128, bn: 256, bk: 32, sgM: 2, sgN: 4, stages: 1 }, { bm: 256, bn: 128, bk: 32, sgM: 4, sgN: 2, stages: 1 },
+  { bm: 128, bn: 128, bk: 32, sgM: 2, sgN: 2, stages: 2 }, { bm: 64, bn: 128, bk: 32, sgM: 2, sgN: 2, stages: 2 },
+];
+
+/** Tensor-core f16 products of the given shapes, the default tile against the candidates, by GPU timestamps. */
+async function timeShapes(gpu: Gpu, shapes: Shape[], json: boolean): Promise<void> {
+  if (!gpu.caps.timestamps || !defaultSubgroupMatrixTile(gpu)) {
+    console.error('bench gemm --shapes needs timestamp queries and f16 subgroup matrices');
+    return;
+  }
+  const base = defaultSubgroupMatrixTile(gpu)!;
+  const tiles = [undefined, ...SHAPE_TILES.map((t) => ({ ...base, ...t }))
+    .filter((t) => !tileProblem(t) && tileWorkgroupBytes(t) <= gpu.caps.limits.maxComputeWorkgroupStorageSize)];
+  for (const sh of shapes) {
+    const a = Tensor.from(gpu, exactValues(sh.m * sh.k, 1), sh.transA ? [sh.k, sh.m] : [sh.m, sh.k], 'f16');
+    const b = Tensor.from(gpu, exactValues(sh.k * sh.n, 2), sh.transB ? [sh.n, sh.k] : [sh.k, sh.n], 'f16');
+    const c = Tensor.empty(gpu, [sh.m, sh.n], 'f16');
+    const product = (tile?: SubgroupMatrixTile) => matmul(a, b, { c, transA: sh.transA, transB: sh.transB, variant: 'subgroup-matrix', tile });
+    const rounds = new Map<SubgroupMatrixTile | undefined, number[]>(tiles.map((t) => [t, []]));
+    for (let round = 0; round < 3; round++) {
+      for (const tile of tiles) {
+        try {
+          const warm = performance.now();
+          do {
+            for (let r = 0; r < 10; r++) product(tile);
+            await gpu.sync();
+          } while (performance.now() - warm < 200);
+          gpu.startProfile();
+          for (let r = 0; r < 10; r++) product(tile);
+          const p = await gpu.stopProfile();
+          rounds.get(tile)!.push([...p.ns.values()].reduce((x, y) => x + y, 0) / 10);
+        } catch (e) {
+          if (round === 0) console.error(`bench gemm: ${JSON.stringify(sh)} ${tile ? tileName(tile) : 'default'} failed: ${(e as Error).message}`);
+        }
+      }
+    }
+    for (const [tile, ns] of rounds) {
+      if (!ns.length) continue;
+      const median = ns.sort((x, y) => x - y)[Math.floor(ns.length / 2)];
+      const line = {
+        op: 'gemm_shape', m: sh.m, n: sh.n, k: sh.k, layout: `${sh.transA ? 'T' : 'N'}${sh.transB ? 'T' : 'N'}`,
+        tile: tile ? tileName(tile) : 'default', us: +(median / 1e3).toFixed(1), tflops: +((2 * sh.m * sh.n * sh.k) / median / 1e3).toFixed(1),
+      };
+      console.log(json ? JSON.stringify(line) : `${sh.m}x${sh.n}x${sh.k} ${line.layout} ${line.tile.padEnd(40)} ${line.us} us ${line.tflops} TFLOP/s`);
+    }
+    [a, b, c].forEach((t) => t.dispose());
+  }
+}
+
 export async function run(argv: string[]): Promise<void> {
   const args = parseArgs(argv);
+  if (args.shapes) {
+    const gpu = await Gpu.create();
+    await timeShapes(gpu, args.shapes, args.json);
+    gpu.destroy();
+    return;
+  }
   const sizes = args.sizes ?? (args.sweep ? [4096] : DEFAULT_SIZES);
   const torch = args.torch ? torchReference(sizes) : null;
   const gpu = await Gpu.create();
