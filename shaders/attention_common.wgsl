@@ -4,7 +4,12 @@
 // Layout: q [B, H, Tq, D], k and v [B, H, Tk, D], dO like q. Each input is a strided view whose
 // last dimension is contiguous: element (b, h, t, d) sits at l.x + b*l.y + h*l.z + t*l.w + d for
 // its layout vector l = (offset, stride_b, stride_h, stride_t), so q/k/v may be permuted views of
-// a fused [B, T, 3, H, D] projection. Outputs are contiguous.
+// a fused [B, T, 3, H, D] projection. Outputs are strided views of the same kind, written one
+// element at a time (so any offset works): o in the forward, dq in the dQ pass, dk and dv in the
+// dK/dV pass, with layout vectors o_l, dq_l, dk_l, dv_l. dk and dv live in ONE buffer (one
+// binding; WebGPU forbids two writable bindings of one buffer), so the model's fused
+// [B, T, 3, H, D] gradient can take o's merged [B, T, H, D] rows and dq, dk, dv without copies.
+// lse and the backward's stats are contiguous [B, H, Tq].
 //
 // Mask (the same description serves causal, bidirectional, prefix LM, padding, GLM blank
 // infilling, encoder-decoder cross-attention and packed sequences):
@@ -36,6 +41,8 @@ struct Params {
   // holds TM*TN vec4 dot products).
   d4: u32, _p0: u32, _p1: u32, _p2: u32,
   q_l: vec4<u32>, k_l: vec4<u32>, v_l: vec4<u32>, do_l: vec4<u32>,
+  // Output layouts (each pass reads only its own): 176 bytes in all, within the 256-byte uniform slot.
+  o_l: vec4<u32>, dq_l: vec4<u32>, dk_l: vec4<u32>, dv_l: vec4<u32>,
 }
 @group(0) @binding(0) var<uniform> p: Params;
 

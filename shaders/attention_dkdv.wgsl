@@ -4,16 +4,16 @@
 // log-sum-exp, P = exp(scale * q k^T - lse), and with delta_i = rowsum(dO_i * o_i):
 //   dP = dO v^T,  dS = P * (dP - delta),  dv += P^T dO,  dk += scale * dS^T q.
 // stats [B, H, Tq] holds (lse, delta) per query row (attention_delta.wgsl writes it).
-// Layout and mask: see attention_common.wgsl (prepended). Outputs dk, dv [B, H, Tk, D] (T).
+// Layout and mask: see attention_common.wgsl (prepended). Outputs dk, dv [B, H, Tk, D] (T), strided
+// views (layouts p.dk_l, p.dv_l) of the one buffer dk_dv: the model's fused qkv gradient holds both.
 //
 // Threads form an RG x NX grid: thread (ty, tx) owns keys ty*TM + r; for the transposed score
 // tile it owns queries tx + c*NX (c < TN = BMQ/NX), for the gradients vec4 columns tx + kk*NX.
 // Spec: common spec plus consts RG, TM, NX, BMQ (a multiple of NX and of 4).
 
 @group(0) @binding(5) var<storage, read> stats: array<vec2<f32>>;
-@group(0) @binding(6) var<storage, read_write> dk: array<T>;
-@group(0) @binding(7) var<storage, read_write> dv: array<T>;
-@group(0) @binding(8) var<storage, read> mask_words: array<u32>;
+@group(0) @binding(6) var<storage, read_write> dk_dv: array<T>;
+@group(0) @binding(7) var<storage, read> mask_words: array<u32>;
 
 const BNK = RG * TM;
 const NT = RG * NX;
@@ -146,15 +146,16 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
   for (var r = 0u; r < TM; r++) {
     let j = j0 + ty * TM + r;
     if (j >= p.tk) { continue; }
-    let base = (bh * p.tk + j) * D;
+    let k_base = row_at(p.dk_l, b, h, j);
+    let v_base = row_at(p.dv_l, b, h, j);
     for (var kk = 0u; kk < TD4; kk++) {
       let c4 = tx + kk * NX;
       let gk = dk_acc[r][kk] * p.scale;
       let gv = dv_acc[r][kk];
       for (var u = 0u; u < 4u; u++) {
         if (c4 < D4 && c4 * 4u + u < D) {
-          dk[base + c4 * 4u + u] = T(gk[u]);
-          dv[base + c4 * 4u + u] = T(gv[u]);
+          dk_dv[k_base + c4 * 4u + u] = T(gk[u]);
+          dk_dv[v_base + c4 * 4u + u] = T(gv[u]);
         }
       }
     }

@@ -3,7 +3,8 @@
 // float atomics are needed and the result is deterministic). Per key tile:
 //   P = exp(scale * q k^T - lse),  dS = P * (dO v^T - delta),  dq += scale * dS k.
 // stats [B, H, Tq] holds (lse, delta) per query row (attention_delta.wgsl writes it).
-// Layout and mask: see attention_common.wgsl (prepended). Output dq [B, H, Tq, D] (T).
+// Layout and mask: see attention_common.wgsl (prepended). Output dq [B, H, Tq, D] (T, strided:
+// layout p.dq_l).
 //
 // Threads form an RG x NX grid: thread (ty, tx) owns query rows ty*TM + r; for scores it owns
 // keys tx + c*NX (c < TN = BNK/NX), for dq the vec4 columns tx + kk*NX.
@@ -127,7 +128,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   for (var r = 0u; r < TM; r++) {
     let i = i0 + ty * TM + r;
     if (i >= p.tq) { continue; }
-    let base = (bh * p.tq + i) * D;
+    let base = row_at(p.dq_l, b, h, i);
     for (var kk = 0u; kk < TD4; kk++) {
       let c4 = tx + kk * NX;
       let g = acc[r][kk] * p.scale;

@@ -3,7 +3,8 @@
 // may attend nothing, whose o is 0). No Tq x Tk matrix is stored: each workgroup owns BM = RG*TM
 // query rows of one (b, h), keeps them in workgroup memory and streams key/value tiles of BN keys
 // through it with an online softmax (running max m, running sum l, rescaled accumulator).
-// Layout and mask: see attention_common.wgsl (prepended). Outputs: o [B, H, Tq, D] (T), lse [B, H, Tq].
+// Layout and mask: see attention_common.wgsl (prepended). Outputs: o [B, H, Tq, D] (T, strided: layout
+// p.o_l), lse [B, H, Tq] (contiguous).
 //
 // Threads form an RG x NX grid. Thread (ty, tx) owns query rows ty*TM + r (r < TM); for scores it
 // owns keys tx + c*NX (c < TN = BN/NX), for the output vec4 columns tx + k*NX (k < TD4). Per key
@@ -142,8 +143,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
     var total = 0.0;
     for (var x = 0u; x < NX; x++) { total += row_sh[row * RS + x]; }
     let inv = select(0.0, 1.0 / total, total > 0.0);
-    let bh = b * p.heads + h;
-    let ob = (bh * p.tq + i) * D;
+    let ob = row_at(p.o_l, b, h, i);
     for (var kk = 0u; kk < TD4; kk++) {
       let c4 = tx + kk * NX;
       let y = acc[r][kk] * inv;
@@ -151,6 +151,6 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
         if (c4 < D4 && c4 * 4u + u < D) { o[ob + c4 * 4u + u] = T(y[u]); }
       }
     }
-    if (tx == 0u) { lse[bh * p.tq + i] = select(p.minus_inf, m[r] + log(total), total > 0.0); }
+    if (tx == 0u) { lse[(b * p.heads + h) * p.tq + i] = select(p.minus_inf, m[r] + log(total), total > 0.0); }
   }
 }

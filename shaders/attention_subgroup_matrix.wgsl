@@ -1,6 +1,8 @@
 // Fused attention on tensor cores (chromium-experimental-subgroup-matrix): the forward, dK/dV and
 // dQ passes of attention_forward/_dkdv/_dq.wgsl with the same bindings, mask and outputs, for f16
 // q, k, v (f32 accumulation). The host prepends attention_common.wgsl (spec: T = f16, VEC4).
+// Outputs are strided views written element by element (layouts p.o_l, p.dq_l, p.dk_l, p.dv_l;
+// dk and dv through the one binding dk_dv), as in the tiled kernels.
 //
 // A workgroup has NSG subgroups of SUB invocations and owns ROWS = NSG*FM rows (queries in the
 // forward and dQ passes, keys in dK/dV); subgroup sg owns rows sg*FM .. sg*FM+FM-1, whose q (or k)
@@ -32,9 +34,8 @@
 #endif
 #if DKDV
 @group(0) @binding(5) var<storage, read> stats: array<vec2<f32>>;
-@group(0) @binding(6) var<storage, read_write> dk: array<T>;
-@group(0) @binding(7) var<storage, read_write> dv: array<T>;
-@group(0) @binding(8) var<storage, read> mask_words: array<u32>;
+@group(0) @binding(6) var<storage, read_write> dk_dv: array<T>;
+@group(0) @binding(7) var<storage, read> mask_words: array<u32>;
 #endif
 #if DQ
 @group(0) @binding(5) var<storage, read> stats: array<vec2<f32>>;
@@ -216,10 +217,9 @@ fn forward_finish(sg: u32, lane: u32, i0: u32, b: u32, h: u32) {
   let total = row_sum(l_run);
   if (i >= p.tq) { return; }
   let inv = select(0.0, 1.0 / total, total > 0.0);
-  let bh = b * p.heads + h;
-  let to = (bh * p.tq + i) * D + part * OW;
+  let to = row_at(p.o_l, b, h, i) + part * OW;
   for (var c = 0u; c < OW; c++) { o[to + c] = T(o_acc[c] * inv); }
-  if (part == 0u) { lse[bh * p.tq + i] = select(p.minus_inf, m_run + log(total), total > 0.0); }
+  if (part == 0u) { lse[(b * p.heads + h) * p.tq + i] = select(p.minus_inf, m_run + log(total), total > 0.0); }
 }
 #endif
 
@@ -250,11 +250,8 @@ fn dkdv_write(out_is_dk: bool, sg: u32, lane: u32, j0: u32, b: u32, h: u32, fact
   let j = j0 + sg * FM + r;
   if (j >= p.tk) { return; }
   let src = sg * SCRATCH + r * OS + part * OW;
-  let to = ((b * p.heads + h) * p.tk + j) * D + part * OW;
-  for (var c = 0u; c < OW; c++) {
-    let g = T(scratch[src + c] * factor);
-    if (out_is_dk) { dk[to + c] = g; } else { dv[to + c] = g; }
-  }
+  let to = row_at(select(p.dv_l, p.dk_l, out_is_dk), b, h, j) + part * OW;
+  for (var c = 0u; c < OW; c++) { dk_dv[to + c] = T(scratch[src + c] * factor); }
 }
 #endif
 
@@ -280,7 +277,7 @@ fn dq_write(sg: u32, lane: u32, i0: u32, b: u32, h: u32) {
   let i = i0 + sg * FM + r;
   if (i >= p.tq) { return; }
   let src = sg * SCRATCH + r * OS + part * OW;
-  let to = ((b * p.heads + h) * p.tq + i) * D + part * OW;
+  let to = row_at(p.dq_l, b, h, i) + part * OW;
   for (var c = 0u; c < OW; c++) { dq[to + c] = T(scratch[src + c] * p.scale); }
 }
 #endif

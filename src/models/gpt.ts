@@ -10,7 +10,7 @@ import { crossEntropy as crossEntropyForward, crossEntropyBackward } from '../nn
 import { Rng } from '../tensor/random.js';
 import type { DType } from '../tensor/dtype.js';
 import { matmul } from '../tensor/matmul.js';
-import { attention, crossEntropy, dropout, embedding, gelu, KvCache, layerNorm, linear, permute, reshape } from '../nn/ops.js';
+import { attention, crossEntropy, dropout, embedding, gelu, KvCache, layerNorm, linear } from '../nn/ops.js';
 import { AttentionMask } from '../nn/functional/attention.js';
 import { ShapeError } from '../errors.js';
 import { checkGptConfig, type GptConfig } from './config.js';
@@ -91,7 +91,7 @@ export class Gpt {
    */
   forward(tape: Tape, w: Map<string, Var>, ids: Tensor, B: number, T: number, targets?: Tensor, opts: ForwardOptions = {}): Var {
     const c = this.config;
-    const C = c.nEmbd, H = c.nHead;
+    const H = c.nHead;
     const start = opts.cache?.[0].length ?? 0;
     if (start + T > c.blockSize) throw new ShapeError(`sequence length ${start + T} exceeds the model's block size ${c.blockSize}`);
     if (ids.size !== B * T) throw new ShapeError(`ids hold ${ids.size} tokens, expected B*T = ${B * T}`);
@@ -110,8 +110,7 @@ export class Gpt {
       const q = (n: string) => p(`h.${l}.${n}`);
       const h1 = layerNorm(tape, x, q('ln_1.weight'), q('ln_1.bias'));
       const qkv = linear(tape, h1, q('attn.c_attn.weight'), q('attn.c_attn.bias'));
-      const o = attention(tape, qkv, B, T, H, mask, opts.cache?.[l]);
-      const merged = reshape(tape, permute(tape, o, [0, 2, 1, 3]), [B * T, C]);
+      const merged = attention(tape, qkv, B, T, H, mask, opts.cache?.[l]);
       x = linear(tape, drop(merged), q('attn.c_proj.weight'), q('attn.c_proj.bias'), x);
       const h2 = layerNorm(tape, x, q('ln_2.weight'), q('ln_2.bias'));
       const f = gelu(tape, linear(tape, h2, q('mlp.c_fc.weight'), q('mlp.c_fc.bias')));

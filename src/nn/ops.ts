@@ -68,45 +68,46 @@ const bytesPer = (t: Tensor) => (t.dtype === 'f16' || t.dtype === 'bf16' ? 2 : 4
 
 /**
  * Multi-head attention on the fused projection qkv [B*T, 3C] (laid out [B, T, 3, H, D]),
- * read in place as strided q, k, v views; returns o [B, H, T, D].
+ * read in place as strided q, k, v views; returns o with the heads merged, [B*T, C] (laid out
+ * [B, T, H, D]). The kernels write o, and in backward the fused gradient [B*T, 3C], straight
+ * through strided views: no permuting copies.
  */
 export function attention(tape: Tape, qkv: Var, B: number, T: number, H: number, mask: AttentionMask, cache?: KvCache): Var {
   const C3 = qkv.value.shape[1];
-  const D = C3 / 3 / H;
-  const fused = qkv.value.reshape([B, T, 3, H, D]);
-  const heads = fused.permute([2, 0, 3, 1, 4]);
-  const [q, k, v] = [0, 1, 2].map((i) => heads.select(0, i));
-  fused.dispose();
-  heads.dispose();
+  const C = C3 / 3, D = C / H;
+  const gpu = qkv.value.gpu;
+  const [q, k, v] = headViews(qkv.value, [B, T, 3, H, D]);
+  const merged = Tensor.empty(gpu, [B * T, C], qkv.value.dtype);
+  const [out] = headViews(merged, [B, T, 1, H, D]);
   if (cache) {
     if (tape.enabled) throw new Error('the KV cache is for inference: disable the tape');
     cache.append(k, v);
     [k, v].forEach((t) => t.dispose());
-    const { o, lse } = attentionForward(q, cache.k, cache.v, AttentionMask.causal(cache.length - T));
-    q.dispose();
-    lse.dispose();
-    return tape.record(o, [], () => []);
+    const { o, lse } = attentionForward(q, cache.k, cache.v, AttentionMask.causal(cache.length - T), undefined, { out });
+    [q, out, o, lse].forEach((t) => t.dispose());
+    return tape.record(merged, [], () => []);
   }
-  const { o, lse } = attentionForward(q, k, v, mask);
-  const saved = [q, k, v, o.ref(), lse];
-  return tape.record(o, [qkv], (dO) => {
+  const { o, lse } = attentionForward(q, k, v, mask, undefined, { out });
+  out.dispose();
+  const saved = [q, k, v, o, lse];
+  return tape.record(merged, [qkv], (dy) => {
     const [qs, ks, vs, os, ls] = saved;
-    const { dq, dk, dv } = attentionBackward(dO, qs, ks, vs, os, ls, mask);
-    // Stack as [3, B, H, T, D], then lay out as [B, T, 3, H, D] like the projection.
-    const stacked = Tensor.empty(dO.gpu, [3, B, H, T, D], dO.dtype);
-    const bytes = dq.size * bytesPer(dq);
-    [dq, dk, dv].forEach((g, i) => {
-      dO.gpu.copy(g.buffer, 0, stacked.buffer, i * bytes, bytes);
-      g.dispose();
-    });
-    const view = stacked.permute([1, 3, 0, 2, 4]);
-    const dqkv = contiguous(view);
-    view.dispose();
-    stacked.dispose();
-    const flat = dqkv.reshape([B * T, C3]);
-    dqkv.dispose();
-    return [flat];
+    const [dO] = headViews(dy, [B, T, 1, H, D]);
+    const dqkv = Tensor.empty(gpu, [B * T, C3], dy.dtype);
+    const [dq, dk, dv] = headViews(dqkv, [B, T, 3, H, D]);
+    const g = attentionBackward(dO, qs, ks, vs, os, ls, mask, undefined, { grads: { dq, dk, dv } });
+    [dO, dq, dk, dv, g.dq, g.dk, g.dv].forEach((t) => t.dispose());
+    return [dqkv];
   }, saved);
+}
+
+/** The [B, H, T, D] views of the parts of a contiguous [B*T, parts*C] tensor laid out [B, T, parts, H, D]. */
+function headViews(x: Tensor, shape: [number, number, number, number, number]): Tensor[] {
+  const fused = x.reshape(shape);
+  const heads = fused.permute([2, 0, 3, 1, 4]);
+  const views = Array.from({ length: shape[2] }, (_, i) => heads.select(0, i));
+  [fused, heads].forEach((t) => t.dispose());
+  return views;
 }
 
 /** Mean cross-entropy of `logits` [N, V] against `targets` [N] (u32), a one-element Var. */
@@ -120,27 +121,6 @@ export function crossEntropy(tape: Tape, logits: Var, targets: Tensor, ignoreInd
     return [crossEntropyBackward(ls, ts, { lse: lse_, count: count_ }, dloss, { ignoreIndex, inPlace: true })];
   }, saved);
 }
-
-/** A contiguous copy of a permuted view (the copy's gradient permutes back). */
-export function permute(tape: Tape, x: Var, order: number[]): Var {
-  const view = x.value.permute(order);
-  const out = contiguous(view);
-  view.dispose();
-  const inverse = order.map((_, i) => order.indexOf(i));
-  return tape.record(out, [x], (dy) => {
-    const v = dy.permute(inverse);
-    const dx = contiguous(v);
-    v.dispose();
-    return [dx];
-  });
-}
-
-/** Same data, new shape (a view; the gradient is reshaped back). */
-export function reshape(tape: Tape, x: Var, shape: number[]): Var {
-  const old = [...x.value.shape];
-  return tape.record(x.value.reshape(shape), [x], (dy) => [dy.reshape(old)]);
-}
-
 
 /** Keys and values of earlier positions for one layer, [1, H, maxLen, D] each (batch 1). */
 export class KvCache {

@@ -306,6 +306,18 @@ function requireLike(x: Tensor, name: string, shape: readonly number[], dtype: s
   }
 }
 
+/** A view the kernels may write: right shape and dtype, rows contiguous, not bound as an input too. */
+function requireOutput(x: Tensor, name: string, shape: readonly number[], dtype: string, inputs: Tensor[]): void {
+  requireLike(x, name, shape, dtype);
+  if (x.strides[3] !== 1 && x.shape[3] > 1) {
+    throw new ShapeError(`attention ${name} must have a contiguous last (head) dimension, got strides [${x.strides}]`);
+  }
+  if (inputs.some((t) => t.buffer === x.buffer)) {
+    // WebGPU refuses a dispatch that binds one buffer both read-only and writable.
+    throw new ShapeError(`attention ${name} must not share a buffer with the kernel's inputs`);
+  }
+}
+
 // ---- dispatch ----------------------------------------------------------------------------
 
 /** (offset, stride_b, stride_h, stride_t) of a [B, H, T, D] view. */
@@ -313,10 +325,14 @@ function layout(x: Tensor): number[] {
   return [x.offset, x.strides[0], x.strides[1], x.strides[2]];
 }
 
-function params(x: Dims, mask: AttentionMask, maskBits: number, scale: number, q: Tensor, k: Tensor, v: Tensor, dO?: Tensor): Param[] {
+/** The [B, H, T, D] views a dispatch reads and writes (those a pass does not use are absent). */
+interface Views { q: Tensor; k: Tensor; v: Tensor; dO?: Tensor; o?: Tensor; dq?: Tensor; dk?: Tensor; dv?: Tensor }
+
+function params(x: Dims, mask: AttentionMask, maskBits: number, scale: number, t: Views): Param[] {
   const offset = mask.causalOffset ?? x.tk - x.tq;
+  const l = (view?: Tensor) => (view ? layout(view) : [0, 0, 0, 0]);
   return [x.h, x.tq, x.tk, x.b, f32(scale), i32(offset), f32(-Infinity), maskBits, Math.ceil(x.d / 4), 0, 0, 0,
-    ...layout(q), ...layout(k), ...layout(v), ...(dO ? layout(dO) : [0, 0, 0, 0])];
+    ...l(t.q), ...l(t.k), ...l(t.v), ...l(t.dO), ...l(t.o), ...l(t.dq), ...l(t.dk), ...l(t.dv)];
 }
 
 /** Whether every input row starts on a vec4 boundary, so the kernels may load vec4s (flag VEC4). */
@@ -337,30 +353,53 @@ function resolveScale(scale: number | undefined, d: number): number {
   return s;
 }
 
+export interface AttentionForwardOptions {
+  /**
+   * Where to write o: a [B, H, Tq, D] view with q's dtype and a contiguous last dimension, in a
+   * buffer that holds none of q, k, v (e.g. the permuted view of a [B, Tq, H, D] tensor, so that
+   * the heads come out merged). Default: a new contiguous tensor.
+   */
+  out?: Tensor;
+}
+
+export interface AttentionBackwardOptions {
+  /**
+   * Where to write the gradients: [B, H, Tq, D] dq and [B, H, Tk, D] dk, dv views with q's dtype
+   * and contiguous last dimensions, in buffers that hold none of the inputs. dk and dv must be
+   * views of ONE buffer (the dK/dV kernel writes both through one binding), e.g. of the fused
+   * [B, T, 3, H, D] qkv gradient, which may hold dq too. Default: new tensors.
+   */
+  grads?: { dq: Tensor; dk: Tensor; dv: Tensor };
+}
+
 /**
  * o = softmax(scale * q k^T + mask) v, without materialising the Tq x Tk scores.
  * q [B, H, Tq, D], k and v [B, H, Tk, D] (f32 or f16; views with a contiguous last dimension are fine).
- * Returns o [B, H, Tq, D] and lse [B, H, Tq] (f32 row log-sum-exp, -inf for a row that may attend
- * nothing, whose o is 0) to pass to attentionBackward. Scale defaults to 1/sqrt(D).
+ * Returns o [B, H, Tq, D] (contiguous, or another reference to opts.out) and lse [B, H, Tq] (f32
+ * row log-sum-exp, -inf for a row that may attend nothing, whose o is 0) to pass to
+ * attentionBackward. Scale defaults to 1/sqrt(D).
  */
-export function attentionForward(q: Tensor, k: Tensor, v: Tensor, mask: AttentionMask, scale?: number): { o: Tensor; lse: Tensor } {
-  return attentionForwardTiled(q, k, v, mask, scale);
+export function attentionForward(q: Tensor, k: Tensor, v: Tensor, mask: AttentionMask, scale?: number,
+  opts: AttentionForwardOptions = {}): { o: Tensor; lse: Tensor } {
+  return attentionForwardTiled(q, k, v, mask, scale, undefined, opts);
 }
 
 /**
  * attentionForward with an explicit tiling of the tiled kernel (tests and benchmarks compare
  * tilings); without one, f16 inputs run on tensor cores where attentionMatrixTile allows.
  */
-export function attentionForwardTiled(q: Tensor, k: Tensor, v: Tensor, mask: AttentionMask, scale?: number, tiles?: AttentionTiles): { o: Tensor; lse: Tensor } {
+export function attentionForwardTiled(q: Tensor, k: Tensor, v: Tensor, mask: AttentionMask, scale?: number, tiles?: AttentionTiles,
+  opts: AttentionForwardOptions = {}): { o: Tensor; lse: Tensor } {
   const x = checkInputs(q, k, v);
   checkMask(mask, x);
   const s = resolveScale(scale, x.d);
   const gpu = q.gpu;
-  const o = Tensor.empty(gpu, [x.b, x.h, x.tq, x.d], x.dtype);
+  if (opts.out) requireOutput(opts.out, 'out', q.shape, x.dtype, [q, k, v]);
+  const o = opts.out ? opts.out.ref() : Tensor.empty(gpu, [x.b, x.h, x.tq, x.d], x.dtype);
   const lse = Tensor.empty(gpu, [x.b, x.h, x.tq], 'f32');
   const m = mask.binding(q.buffer);
   const buffers = [q.buffer, k.buffer, v.buffer, o.buffer, lse.buffer, m.buffer];
-  const p = params(x, mask, m.bits, s, q, k, v);
+  const p = params(x, mask, m.bits, s, { q, k, v, o });
   const tc = tiles ? null : attentionMatrixTile(gpu, 'forward', x.dtype, x.d, [q, k, v]);
   if (tc) {
     gpu.dispatch(matrixKernel('forward', tc), matrixSpec(x, 'forward', tc), buffers, p, [Math.ceil(x.tq / (tc.nsg * tc.frag.m)), x.h, x.b]);
@@ -374,16 +413,18 @@ export function attentionForwardTiled(q: Tensor, k: Tensor, v: Tensor, mask: Att
 
 /**
  * Gradients of attentionForward: given dO (the gradient of o) and the forward's o and lse,
- * returns dq, dk, dv (contiguous, the dtype of q). Deterministic: no atomics.
+ * returns dq, dk, dv (the dtype of q): each contiguous (dk and dv share one buffer), or another
+ * reference to the views in opts.grads. Deterministic: no atomics.
  */
 export function attentionBackward(dO: Tensor, q: Tensor, k: Tensor, v: Tensor, o: Tensor, lse: Tensor,
-  mask: AttentionMask, scale?: number): { dq: Tensor; dk: Tensor; dv: Tensor } {
-  return attentionBackwardTiled(dO, q, k, v, o, lse, mask, scale);
+  mask: AttentionMask, scale?: number, opts: AttentionBackwardOptions = {}): { dq: Tensor; dk: Tensor; dv: Tensor } {
+  return attentionBackwardTiled(dO, q, k, v, o, lse, mask, scale, undefined, opts);
 }
 
 /** attentionBackward with explicit tilings of the tiled dk/dv and dq passes (as attentionForwardTiled). */
 export function attentionBackwardTiled(dO: Tensor, q: Tensor, k: Tensor, v: Tensor, o: Tensor, lse: Tensor,
-  mask: AttentionMask, scale?: number, tiles?: { dkdv: AttentionTiles; dq: AttentionTiles }): { dq: Tensor; dk: Tensor; dv: Tensor } {
+  mask: AttentionMask, scale?: number, tiles?: { dkdv: AttentionTiles; dq: AttentionTiles },
+  opts: AttentionBackwardOptions = {}): { dq: Tensor; dk: Tensor; dv: Tensor } {
   const x = checkInputs(q, k, v);
   checkMask(mask, x);
   requireRank4(dO, 'dO', '[B, H, Tq, D]');
@@ -392,6 +433,17 @@ export function attentionBackwardTiled(dO: Tensor, q: Tensor, k: Tensor, v: Tens
   requireLike(o, 'o (the forward output)', q.shape, x.dtype);
   requireLike(lse, 'lse (the forward log-sum-exp)', [x.b, x.h, x.tq], 'f32');
   if (!lse.isContiguous) throw new ShapeError('attention lse must be contiguous, as attentionForward returns it');
+  const given = opts.grads;
+  if (given) {
+    const read = [dO, q, k, v, o, lse];
+    requireOutput(given.dq, 'grads.dq', q.shape, x.dtype, read);
+    requireOutput(given.dk, 'grads.dk', k.shape, x.dtype, read);
+    requireOutput(given.dv, 'grads.dv', v.shape, x.dtype, read);
+    if (given.dk.buffer !== given.dv.buffer) {
+      throw new ShapeError('attention grads.dk and grads.dv must be views of one buffer: the dK/dV kernel writes both ' +
+        'through one binding (WebGPU allows no second writable binding of a buffer); e.g. slices of one [B, Tk, 2, H, D] tensor');
+    }
+  }
   const s = resolveScale(scale, x.d);
   const gpu = q.gpu;
   const inputs = [q, k, v, dO];
@@ -407,12 +459,18 @@ export function attentionBackwardTiled(dO: Tensor, q: Tensor, k: Tensor, v: Tens
   gpu.dispatch(DELTA, mergeSpecs(floatSpec(x.dtype), { const: { D: x.d } }), [dO.buffer, o.buffer, lse.buffer, stats.buffer],
     [rows, x.h, x.tq, 0, ...layout(dO), ...layout(o)], grid1d(rows, 64));
 
-  const dq = Tensor.empty(gpu, q.shape, x.dtype);
-  const dk = Tensor.empty(gpu, k.shape, x.dtype);
-  const dv = Tensor.empty(gpu, v.shape, x.dtype);
+  let dq: Tensor, dk: Tensor, dv: Tensor;
+  if (given) {
+    [dq, dk, dv] = [given.dq.ref(), given.dk.ref(), given.dv.ref()];
+  } else {
+    dq = Tensor.empty(gpu, q.shape, x.dtype);
+    const kv = Tensor.empty(gpu, [2, ...k.shape], x.dtype);
+    [dk, dv] = [kv.select(0, 0), kv.select(0, 1)];
+    kv.dispose();
+  }
   const m = mask.binding(q.buffer);
-  const p = params(x, mask, m.bits, s, q, k, v, dO);
-  const kvBuffers = [q.buffer, k.buffer, v.buffer, dO.buffer, stats.buffer, dk.buffer, dv.buffer, m.buffer];
+  const p = params(x, mask, m.bits, s, { q, k, v, dO, dq, dk, dv });
+  const kvBuffers = [q.buffer, k.buffer, v.buffer, dO.buffer, stats.buffer, dk.buffer, m.buffer];
   const qBuffers = [q.buffer, k.buffer, v.buffer, dO.buffer, stats.buffer, dq.buffer, m.buffer];
   if (tcKV) {
     gpu.dispatch(matrixKernel('dkdv', tcKV), matrixSpec(x, 'dkdv', tcKV), kvBuffers, p, [Math.ceil(x.tk / (tcKV.nsg * tcKV.frag.m)), x.h, x.b]);
