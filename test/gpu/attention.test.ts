@@ -215,6 +215,87 @@ test('strided views (permuted [B, T, H, D] projections, with offsets) give the c
   [...bases, ...views, ...dense, a.o, a.lse, b.o, b.lse, dObase, dO, dOdense, ga.dq, ga.dk, ga.dv, gb.dq, gb.dk, gb.dv].forEach((x) => x.dispose());
 });
 
+/** The [B, H, T, D] views of the parts of a [B, T, parts, H, D] tensor (as the GPT's fused projection and its gradient). */
+const headViews = (x: Tensor) => [...Array(x.shape[2]).keys()].map((i) => x.select(2, i).permute([0, 2, 1, 3]));
+
+test('outputs written into strided views (merged heads, one fused dq/dk/dv buffer) equal the contiguous results exactly', async () => {
+  // T and D are not multiples of the tiles; the odd tiles also take the element-wise (not vec4) loads.
+  const [B, T, H] = [2, 37, 3];
+  const odd = { rg: 3, tm: 2, nx: 2, n: 4 };
+  const runs: [FloatDtype, number, AttentionTiles | undefined][] = [...both.map((t): [FloatDtype, number, undefined] => [t, 24, undefined]), ['f32', 10, odd]];
+  for (const [dtype, D, tiles] of runs) {
+    const bwdTiles = tiles && { dkdv: tiles, dq: tiles };
+    const qkv = Tensor.from(gpu, randn(B * T * 3 * H * D, 31), [B, T, 3, H, D], dtype);
+    const [q, k, v] = headViews(qkv);
+    const dOmerged = Tensor.from(gpu, randn(B * T * H * D, 32), [B, T, 1, H, D], dtype);
+    const [dO] = headViews(dOmerged);
+    const mask = AttentionMask.causal();
+    const dense = attentionForwardTiled(q, k, v, mask, undefined, tiles);
+    const denseGrads = attentionBackwardTiled(dO, q, k, v, dense.o, dense.lse, mask, undefined, bwdTiles);
+
+    // o into heads 1..H of a [B, T, H+1, D] buffer, so the view has an offset; head 0 must stay untouched.
+    const sentinel = 7;
+    const oBuffer = Tensor.from(gpu, new Float32Array(B * T * (H + 1) * D).fill(sentinel), [B, T, H + 1, D], dtype);
+    const out = oBuffer.slice(2, 1, H + 1).permute([0, 2, 1, 3]);
+    const strided = attentionForwardTiled(q, k, v, mask, undefined, tiles, { out });
+    expect(strided.o.buffer).toBe(oBuffer.buffer);
+    expect(Array.from(await strided.o.toArray())).toEqual(Array.from(await dense.o.toArray()));
+    expect(Array.from(await strided.lse.toArray())).toEqual(Array.from(await dense.lse.toArray()));
+    const head0 = await oBuffer.slice(2, 0, 1).toArray();
+    expect(head0.every((x) => x === sentinel)).toBe(true);
+
+    // dq, dk, dv interleaved in one [B, T, 3, H, D] buffer, the layout of the qkv projection's gradient;
+    // the backward reads o through the same merged-heads view.
+    const dqkv = Tensor.empty(gpu, [B, T, 3, H, D], dtype);
+    const [dq, dk, dv] = headViews(dqkv);
+    const g = attentionBackwardTiled(dO, q, k, v, strided.o, strided.lse, mask, undefined, bwdTiles, { grads: { dq, dk, dv } });
+    for (const n of ['dq', 'dk', 'dv'] as const) {
+      expect(g[n].buffer).toBe(dqkv.buffer);
+      expect(Array.from(await g[n].toArray()), n).toEqual(Array.from(await denseGrads[n].toArray()));
+    }
+    [qkv, q, k, v, dOmerged, dO, dense.o, dense.lse, denseGrads.dq, denseGrads.dk, denseGrads.dv, oBuffer, out, strided.o, strided.lse,
+      dqkv, dq, dk, dv, g.dq, g.dk, g.dv].forEach((x) => x.dispose());
+  }
+  // The default entry points take the options after the scale.
+  const small = Tensor.from(gpu, randn(2 * 5 * 3 * 24, 33), [2, 5, 3, 1, 24]);
+  const [q, k, v] = headViews(small);
+  const merged = Tensor.empty(gpu, [2, 5, 1, 24]);
+  const out = merged.permute([0, 2, 1, 3]);
+  const a = attentionForward(q, k, v, AttentionMask.causal(), 0.5, { out });
+  const b = attentionForward(q, k, v, AttentionMask.causal(), 0.5);
+  expect(Array.from(await out.toArray())).toEqual(Array.from(await b.o.toArray()));
+  const smallGrads = Tensor.empty(gpu, [2, 5, 3, 1, 24]);
+  const grads = headViews(smallGrads);
+  const ga = attentionBackward(b.o, q, k, v, b.o, b.lse, AttentionMask.causal(), 0.5, { grads: { dq: grads[0], dk: grads[1], dv: grads[2] } });
+  const gb = attentionBackward(b.o, q, k, v, b.o, b.lse, AttentionMask.causal(), 0.5);
+  expect(gb.dk.buffer).toBe(gb.dv.buffer); // the default dk and dv share one buffer too
+  for (const n of ['dq', 'dk', 'dv'] as const) expect(Array.from(await ga[n].toArray())).toEqual(Array.from(await gb[n].toArray()));
+  [small, q, k, v, merged, out, a.o, a.lse, b.o, b.lse, smallGrads, ...grads, ga.dq, ga.dk, ga.dv, gb.dq, gb.dk, gb.dv].forEach((x) => x.dispose());
+});
+
+test('bad output views are refused with clear errors', () => {
+  const q = Tensor.zeros(gpu, [2, 3, 5, 24]);
+  const causal = AttentionMask.causal();
+  const out = (shape: number[], dtype: 'f32' | 'u32' = 'f32') => Tensor.zeros(gpu, shape, dtype);
+  expect(() => attentionForward(q, q, q, causal, undefined, { out: out([2, 3, 6, 24]) })).toThrow(/out must be f32 \[2,3,5,24\], got f32 \[2,3,6,24\]/);
+  expect(() => attentionForward(q, q, q, causal, undefined, { out: out([2, 3, 5, 24], 'u32') })).toThrow(/out must be f32/);
+  const transposed = out([2, 3, 24, 5]).transpose(2, 3);
+  expect(() => attentionForward(q, q, q, causal, undefined, { out: transposed })).toThrow(/out must have a contiguous last/);
+  const qkv = Tensor.zeros(gpu, [2, 5, 3, 3, 24]);
+  const [vq, vk, vv] = headViews(qkv);
+  expect(() => attentionForward(vq, vk, vq, causal, undefined, { out: vv })).toThrow(/out must not share a buffer with the kernel's inputs/);
+  const { o, lse } = attentionForward(q, q, q, causal);
+  const fused = Tensor.zeros(gpu, [2, 5, 3, 3, 24]);
+  const [dq, dk, dv] = headViews(fused);
+  const other = out([2, 3, 5, 24]);
+  const backward = (grads: { dq: Tensor; dk: Tensor; dv: Tensor }) => () => attentionBackward(o, q, q, q, o, lse, causal, undefined, { grads });
+  expect(backward({ dq, dk, dv: other })).toThrow(/grads.dk and grads.dv must be views of one buffer/);
+  expect(backward({ dq: dq.slice(2, 0, 4), dk, dv })).toThrow(/grads.dq must be f32 \[2,3,5,24\]/);
+  expect(backward({ dq, dk: transposed, dv })).toThrow(/grads.dk must have a contiguous last/);
+  expect(backward({ dq: o, dk, dv })).toThrow(/grads.dq must not share a buffer/);
+  [q, transposed, qkv, vq, vk, vv, o, lse, fused, dq, dk, dv, other].forEach((x) => x.dispose());
+});
+
 test('mask ids and lengths may come from GPU tensors; backward is deterministic', async () => {
   const c = { b: 2, h: 1, tq: 13, tk: 13, d: 24 };
   const seg = [...Array(6).fill(3), ...Array(7).fill(4), ...Array(13).fill(1)];
