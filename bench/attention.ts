@@ -21,6 +21,7 @@ import { Gpu } from '../src/gpu/device.js';
 import { Tensor } from '../src/tensor/tensor.js';
 import { InputError } from '../src/errors.js';
 import { exactValues } from './values.js';
+import { headViews } from '../src/nn/ops.js';
 import {
   AttentionMask, type AttentionTiles, attentionForward, attentionBackward, attentionForwardTiled, attentionBackwardTiled,
   attentionMatrixTile, attentionTileCandidates,
@@ -166,8 +167,15 @@ for name in ${JSON.stringify(a.dtypes)}:
 }
 
 
-/** gain multiplies q and k: large scores make the forward's running maxima move (lazy rescaling). */
-interface VerifyCase { name: string; b: number; h: number; tq: number; tk: number; d: number; mask: (gpu: Gpu) => AttentionMask; gain?: number }
+/**
+ * gain multiplies q and k (large scores move the forward's running maxima); fused lays q, k, v
+ * out as GPT's fused projection [B, T, 3, H, D] and writes o into merged heads [B, T, H, D] and
+ * the gradients into one [B, T, 3, H, D] buffer, all as strided views.
+ */
+interface VerifyCase {
+  name: string; b: number; h: number; tq: number; tk: number; d: number; mask: (gpu: Gpu) => AttentionMask;
+  gain?: number; fused?: boolean;
+}
 
 const VERIFY_CASES: VerifyCase[] = [
   { name: 'causal', b: 2, h: 3, tq: 77, tk: 77, d: 64, mask: () => AttentionMask.causal() },
@@ -179,7 +187,33 @@ const VERIFY_CASES: VerifyCase[] = [
   { name: 'causal d16', b: 1, h: 3, tq: 33, tk: 33, d: 16, mask: () => AttentionMask.causal() },
   { name: 'causal long', b: 1, h: 2, tq: 300, tk: 300, d: 64, mask: () => AttentionMask.causal() },
   { name: 'causal large scores', b: 1, h: 2, tq: 300, tk: 300, d: 64, mask: () => AttentionMask.causal(), gain: 4 },
+  { name: 'fused qkv, strided outputs', b: 2, h: 3, tq: 77, tk: 77, d: 64, mask: () => AttentionMask.causal(), fused: true },
 ];
+
+/** q, k, v as views of a fused [B, T, 3, H, D] projection, and dO of merged heads [B, T, H, D]. */
+function fusedInputs(gpu: Gpu, c: VerifyCase, host: Float32Array[], dtype: Dtype): Tensor[] {
+  const { b: B, h: H, tq: T, d: D } = c;
+  const qkv = new Float32Array(B * T * 3 * H * D), merged = new Float32Array(B * T * H * D);
+  for (let bi = 0; bi < B; bi++) for (let hi = 0; hi < H; hi++) for (let t = 0; t < T; t++) for (let d = 0; d < D; d++) {
+    const src = ((bi * H + hi) * T + t) * D + d;
+    for (let part = 0; part < 3; part++) qkv[(((bi * T + t) * 3 + part) * H + hi) * D + d] = host[part][src];
+    merged[((bi * T + t) * H + hi) * D + d] = host[3][src];
+  }
+  const qkvT = Tensor.from(gpu, qkv, [B * T, 3 * H * D], dtype), dOT = Tensor.from(gpu, merged, [B * T, H * D], dtype);
+  const views = [...headViews(qkvT, [B, T, 3, H, D]), ...headViews(dOT, [B, T, 1, H, D])];
+  [qkvT, dOT].forEach((t) => t.dispose());
+  return views;
+}
+
+/** o as a view of merged heads [B, T, H, D], and dq, dk, dv as views of one [B, T, 3, H, D] buffer. */
+function fusedOutputs(gpu: Gpu, c: VerifyCase, dtype: Dtype) {
+  const { b: B, h: H, tq: T, d: D } = c;
+  const merged = Tensor.empty(gpu, [B * T, H * D], dtype), fused = Tensor.empty(gpu, [B * T, 3 * H * D], dtype);
+  const [o] = headViews(merged, [B, T, 1, H, D]);
+  const [dq, dk, dv] = headViews(fused, [B, T, 3, H, D]);
+  [merged, fused].forEach((t) => t.dispose());
+  return { o, grads: { dq, dk, dv }, dispose: () => [o, dq, dk, dv].forEach((t) => t.dispose()) };
+}
 
 /** Largest |a - ref| relative to the largest |ref| (lse: entries equal or both -inf). */
 function relErr(a: ArrayLike<number>, ref: ArrayLike<number>): number {
@@ -212,15 +246,17 @@ async function verifyTensorCores(gpu: Gpu, json: boolean): Promise<boolean> {
     // The backward pass is given the reference forward's o and lse, so that each pass is checked on its own.
     let refForward: ArrayLike<number>[] = [];
     const run = async (dtype: Dtype) => {
-      const [q, k, v, dO] = host.map((x, i) => Tensor.from(gpu, x, shapes[i], dtype));
-      const f = attentionForward(q, k, v, mask);
+      const [q, k, v, dO] = c.fused ? fusedInputs(gpu, c, host, dtype) : host.map((x, i) => Tensor.from(gpu, x, shapes[i], dtype));
+      const outputs = c.fused ? fusedOutputs(gpu, c, dtype) : null;
+      const f = attentionForward(q, k, v, mask, undefined, outputs ? { out: outputs.o } : {});
       const [o, lse] = await Promise.all([f.o.toArray(), f.lse.toArray()]);
       if (dtype === 'f32') refForward = [o, lse];
       const savedO = Tensor.from(gpu, Float32Array.from(refForward[0]), shapes[0], dtype);
       const savedLse = Tensor.from(gpu, Float32Array.from(refForward[1]), [c.b, c.h, c.tq], 'f32');
-      const g = attentionBackward(dO, q, k, v, savedO, savedLse, mask);
+      const g = attentionBackward(dO, q, k, v, savedO, savedLse, mask, undefined, outputs ? { grads: outputs.grads } : {});
       const out = [o, lse, ...await Promise.all([g.dq, g.dk, g.dv].map((t) => t.toArray()))];
       [q, k, v, dO, f.o, f.lse, savedO, savedLse, g.dq, g.dk, g.dv].forEach((t) => t.dispose());
+      outputs?.dispose();
       return out;
     };
     const probe = Tensor.from(gpu, host[0], shapes[0], 'f16');

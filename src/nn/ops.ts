@@ -102,7 +102,11 @@ export function attention(tape: Tape, qkv: Var, B: number, T: number, H: number,
 }
 
 /** The [B, H, T, D] views of the parts of a contiguous [B*T, parts*C] tensor laid out [B, T, parts, H, D]. */
-function headViews(x: Tensor, shape: [number, number, number, number, number]): Tensor[] {
+/**
+ * The per-head [B, H, T, D] views of x laid out as [B, T, parts, H, D] (parts = 3 for a fused qkv
+ * projection or its gradient, 1 for merged heads): one view per part, no copies.
+ */
+export function headViews(x: Tensor, shape: [number, number, number, number, number]): Tensor[] {
   const fused = x.reshape(shape);
   const heads = fused.permute([2, 0, 3, 1, 4]);
   const views = Array.from({ length: shape[2] }, (_, i) => heads.select(0, i));
