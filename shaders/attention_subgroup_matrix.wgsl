@@ -21,7 +21,7 @@
 // Keeping O in subgroup matrices instead, rescaled through the scratch rows only when a row maximum
 // moved a lot, measured slower on the H100 (forward 1.53 against 1.18 ms per GPT-2 layer). It also
 // showed a platform trap: a lone u32 var<workgroup> (the rescale flag) beside these arrays made the
-// subgroup-matrix loads read shifted data there (Dawn/Vulkan, driver 580); declared as a vec4 it
+// subgroup-matrix loads read shifted data there (Dawn/Vulkan, driver 580); declared first, as a vec4, it
 // was right. Keep every workgroup array a multiple of 16 bytes.
 //
 // This file is the template: the passes' `main`, with every fragment as its own unrolled
