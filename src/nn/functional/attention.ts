@@ -23,6 +23,7 @@ const DKDV: Kernel = { name: 'attention_dkdv', source: commonWgsl + dkdvWgsl };
 const DQ: Kernel = { name: 'attention_dq', source: commonWgsl + dqWgsl };
 
 export const MAX_HEAD_DIM = 128;
+const DELTA_ROWS_PER_WG = 16; // shaders/attention_delta.wgsl
 
 /** A per-batch-row (or per-position) u32 array, on the host or already on the GPU (u32/i32, contiguous). */
 export type MaskValues = ArrayLike<number> | Tensor;
@@ -456,8 +457,8 @@ export function attentionBackwardTiled(dO: Tensor, q: Tensor, k: Tensor, v: Tens
 
   const rows = x.b * x.h * x.tq;
   const stats = Tensor.empty(gpu, [x.b, x.h, x.tq, 2], 'f32');
-  gpu.dispatch(DELTA, mergeSpecs(floatSpec(x.dtype), { const: { D: x.d } }), [dO.buffer, o.buffer, lse.buffer, stats.buffer],
-    [rows, x.h, x.tq, 0, ...layout(dO), ...layout(o)], grid1d(rows, 64));
+  gpu.dispatch(DELTA, mergeSpecs(floatSpec(x.dtype), { const: { D: x.d }, flags: vec4Rows(x.d, [dO, o]) ? ['VEC4'] : [] }),
+    [dO.buffer, o.buffer, lse.buffer, stats.buffer], [rows, x.h, x.tq, 0, ...layout(dO), ...layout(o)], grid1d(rows, DELTA_ROWS_PER_WG));
 
   let dq: Tensor, dk: Tensor, dv: Tensor;
   if (given) {
