@@ -6,7 +6,9 @@
 // FLOPs count the useful matrix products only (forward 4*B*H*T*T*D, halved (exactly: (T+1)/2T)
 // under the causal mask; backward 2.5x forward, the convention FlashAttention and PyTorch
 // figures use), so the dq pass's recomputation of scores shows up as lower backward TFLOP/s.
-// --sweep times every candidate tiling that fits the adapter, per pass (from the profile).
+// --sweep times every candidate tiling that fits the adapter, one pass at a time (kernel times from
+// the profile): the tensor-core tiles for f16 where the adapter has subgroup matrices, otherwise
+// the tiled kernels' tilings.
 // f16 runs on tensor cores where the adapter has subgroup matrices, and is then also timed on the
 // tiled kernels for comparison (lines carry `kernel`). --verify first checks the tensor-core kernels
 // against the tiled f32 kernels (themselves tested against f64) on awkward shapes and every mask
@@ -23,9 +25,10 @@ import { InputError } from '../src/errors.js';
 import { exactValues } from './values.js';
 import { headViews } from '../src/nn/ops.js';
 import {
-  AttentionMask, type AttentionTiles, attentionForward, attentionBackward, attentionForwardTiled, attentionBackwardTiled,
-  attentionMatrixTile, attentionTileCandidates,
+  AttentionMask, type AttentionPass, type AttentionTiles, attentionForward, attentionBackward, attentionForwardTiled,
+  attentionBackwardTiled, attentionMatrixCandidates, attentionMatrixTile, attentionTileCandidates,
 } from '../src/nn/functional/attention.js';
+import type { AttentionMatrixTile } from '../shaders/attention_subgroup_matrix.gen.js';
 
 type Dtype = 'f32' | 'f16';
 interface Args { json: boolean; shape: [number, number, number, number]; dtypes: Dtype[]; causal: boolean; sweep: boolean; torch: boolean; verify: boolean }
@@ -57,6 +60,12 @@ function parseArgs(argv: string[]): Args {
 }
 
 interface Inputs { q: Float32Array; k: Float32Array; v: Float32Array; dO: Float32Array }
+
+/** One timed configuration: tiled-kernel tilings or tensor-core tiles for some passes (defaults for the rest). */
+interface Run {
+  tiled?: Partial<Record<AttentionPass, AttentionTiles>>;
+  matrix?: Partial<Record<AttentionPass, AttentionMatrixTile>>;
+}
 
 /**
  * Largest error over sampled rows (b, h, i) of o, lse and dq against f64, relative to the row's
@@ -295,34 +304,40 @@ export async function run(argv: string[]): Promise<void> {
   for (const dtype of a.dtypes) {
     if (dtype === 'f16' && !gpu.caps.f16) { console.error('bench attention: f16 skipped (no shader-f16)'); continue; }
     const [q, k, v, dO] = [host.q, host.k, host.v, host.dO].map((x) => Tensor.from(gpu, x, [B, H, T, D], dtype));
-    const candidates = (pass: 'forward' | 'dkdv' | 'dq'): (AttentionTiles | undefined)[] => (a.sweep ? attentionTileCandidates(gpu, pass, D) : [undefined]);
     const tensorCores = attentionMatrixTile(gpu, 'forward', dtype, D, [q, k, v]) !== null;
-    const tiled = { forward: attentionTileCandidates(gpu, 'forward', D)[0], dkdv: attentionTileCandidates(gpu, 'dkdv', D)[0], dq: attentionTileCandidates(gpu, 'dq', D)[0] };
-    const runs: { forward?: AttentionTiles; dkdv?: AttentionTiles; dq?: AttentionTiles }[] = a.sweep
-      ? [...candidates('forward').map((t) => ({ forward: t })), ...candidates('dkdv').map((t) => ({ dkdv: t })), ...candidates('dq').map((t) => ({ dq: t }))]
-      : tensorCores ? [{}, tiled] : [{}];
-    for (const tiles of runs) {
+    const first = (pass: AttentionPass) => attentionTileCandidates(gpu, pass, D)[0];
+    // Sweeps vary one pass at a time over its tensor-core tiles (f16 where the adapter has them)
+    // or its tiled tilings; the other passes keep their defaults.
+    const passes: AttentionPass[] = ['forward', 'dkdv', 'dq'];
+    const runs: Run[] = !a.sweep
+      ? (tensorCores ? [{}, { tiled: { forward: first('forward'), dkdv: first('dkdv'), dq: first('dq') } }] : [{}])
+      : tensorCores
+        ? passes.flatMap((pass) => attentionMatrixCandidates(gpu, pass, dtype, D, [q, k, v, dO]).map((t): Run => ({ matrix: { [pass]: t } })))
+        : passes.flatMap((pass) => attentionTileCandidates(gpu, pass, D).map((t): Run => ({ tiled: { [pass]: t } })));
+    for (const run of runs) {
+      const tiles = run.tiled ?? run.matrix ?? {};
       try {
         const fwd = () => {
-          const r = attentionForwardTiled(q, k, v, mask, undefined, tiles.forward);
+          const r = attentionForwardTiled(q, k, v, mask, undefined, run.tiled?.forward, { matrixTile: run.matrix?.forward });
           r.o.dispose(); r.lse.dispose();
         };
-        const saved = attentionForwardTiled(q, k, v, mask, undefined, tiles.forward);
-        const bwdTiles = tiles.dkdv || tiles.dq ? { dkdv: tiles.dkdv ?? attentionTileCandidates(gpu, 'dkdv', D)[0], dq: tiles.dq ?? attentionTileCandidates(gpu, 'dq', D)[0] } : undefined;
+        const saved = attentionForwardTiled(q, k, v, mask, undefined, run.tiled?.forward, { matrixTile: run.matrix?.forward });
+        const bwdTiles = run.tiled?.dkdv || run.tiled?.dq ? { dkdv: run.tiled.dkdv ?? first('dkdv'), dq: run.tiled.dq ?? first('dq') } : undefined;
+        const backward = () => attentionBackwardTiled(dO, q, k, v, saved.o, saved.lse, mask, undefined, bwdTiles, { matrixTiles: run.matrix });
         const bwd = () => {
-          const g = attentionBackwardTiled(dO, q, k, v, saved.o, saved.lse, mask, undefined, bwdTiles);
+          const g = backward();
           g.dq.dispose(); g.dk.dispose(); g.dv.dispose();
         };
         const fwdS = await timePerCall(gpu, fwd);
         const bwdS = await timePerCall(gpu, bwd);
         const kernels = await profile(gpu, () => { fwd(); bwd(); });
-        const g = attentionBackwardTiled(dO, q, k, v, saved.o, saved.lse, mask, undefined, bwdTiles);
+        const g = backward();
         const err = sampledError(a, host, await saved.o.toArray(), await saved.lse.toArray(), await g.dq.toArray());
         [saved.o, saved.lse, g.dq, g.dk, g.dv].forEach((t) => t.dispose());
         const t = torch?.get(dtype);
         const line = {
           bench: 'attention', dtype, shape: a.shape, mask: a.causal ? 'causal' : 'none',
-          kernel: tensorCores && !tiles.forward && !tiles.dkdv && !tiles.dq ? 'subgroup-matrix' : 'tiled', tiles,
+          kernel: tensorCores && !run.tiled ? 'subgroup-matrix' : 'tiled', tiles,
           fwd_ms: fwdS * 1e3, bwd_ms: bwdS * 1e3, fwd_tflops: fwdFlops / fwdS / 1e12, bwd_tflops: (2.5 * fwdFlops) / bwdS / 1e12,
           kernel_ms: kernels && Object.fromEntries(Object.entries(kernels).map(([name, ns]) => [name, ns / 1e6])),
           max_rel_err: err,

@@ -9,7 +9,7 @@ import {
   type AttentionMatrixTile, type AttentionPass, attentionMatrixSource, attentionTileConsts, attentionTileProblem,
   attentionWorkgroupBytes, generateAttentionMain,
 } from '../../shaders/attention_subgroup_matrix.gen.js';
-import { attentionMatrixTile } from '../../src/nn/functional/attention.js';
+import { AttentionMask, attentionForward, attentionMatrixCandidates, attentionMatrixTile } from '../../src/nn/functional/attention.js';
 import { tensorCoreConfig } from '../../src/tensor/matmul.js';
 import { Tensor } from '../../src/tensor/tensor.js';
 
@@ -77,6 +77,19 @@ test('every helper the generated mains call is defined by the template or the Sp
     for (const name of used) expect(defined, `${pass}: ${name}`).toContain(name);
     expect(attentionMatrixSource(pass, tile).startsWith(template)).toBe(true);
   }
+});
+
+test('a tensor-core tile asked for where the kernels cannot run is refused with the reason', () => {
+  const q = Tensor.zeros(gpu, [1, 1, 8, 64], gpu.caps.f16 ? 'f16' : 'f32');
+  const f32 = Tensor.zeros(gpu, [1, 1, 8, 64], 'f32');
+  // f32 inputs never run on tensor cores, whatever the adapter.
+  expect(attentionMatrixCandidates(gpu, 'forward', 'f32', 64, [f32])).toEqual([]);
+  expect(() => attentionForward(f32, f32, f32, AttentionMask.causal(), undefined, { matrixTile: tile }))
+    .toThrow(/tensor-core tile .* cannot run the forward pass/);
+  if (attentionMatrixCandidates(gpu, 'forward', q.dtype, 64, [q]).length === 0) {
+    expect(() => attentionForward(q, q, q, AttentionMask.causal(), undefined, { matrixTile: tile })).toThrow(/cannot run the forward pass/);
+  }
+  [q, f32].forEach((t) => t.dispose());
 });
 
 test('the tensor-core path is chosen only where the adapter and the inputs allow it', () => {

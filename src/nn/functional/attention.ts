@@ -227,23 +227,44 @@ function checkTiles(gpu: Gpu, pass: AttentionPass, t: AttentionTiles, headDim: n
 
 /** Preferred first: more streamed rows per step where the workgroup memory allows. */
 const MATRIX_SHAPES: Record<AttentionPass, { nsg: number; stream: number }[]> = {
-  forward: [{ nsg: 4, stream: 64 }, { nsg: 4, stream: 32 }, { nsg: 2, stream: 32 }],
-  dkdv: [{ nsg: 4, stream: 32 }, { nsg: 2, stream: 32 }, { nsg: 2, stream: 16 }],
-  dq: [{ nsg: 4, stream: 32 }, { nsg: 2, stream: 32 }, { nsg: 2, stream: 16 }],
+  forward: [{ nsg: 4, stream: 64 }, { nsg: 4, stream: 32 }, { nsg: 2, stream: 64 }, { nsg: 2, stream: 32 }],
+  dkdv: [{ nsg: 4, stream: 32 }, { nsg: 2, stream: 64 }, { nsg: 2, stream: 32 }, { nsg: 2, stream: 16 }],
+  dq: [{ nsg: 4, stream: 32 }, { nsg: 2, stream: 64 }, { nsg: 2, stream: 32 }, { nsg: 2, stream: 16 }],
 };
 
 /**
- * The tensor-core (subgroup-matrix) tile for a pass, or null when the kernels cannot run it: they
- * need f16 inputs whose rows start on vec4 boundaries, an f16 -> f32 subgroup-matrix config, a
- * fixed subgroup size, and a head dim that is a whole number of fragments.
+ * The tensor-core (subgroup-matrix) tiles of a pass that fit the adapter, preferred first; none
+ * when the kernels cannot run: they need f16 inputs whose rows start on vec4 boundaries, an
+ * f16 -> f32 subgroup-matrix config, a fixed subgroup size, and a head dim that is a whole number
+ * of fragments.
  */
-export function attentionMatrixTile(gpu: Gpu, pass: AttentionPass, dtype: string, headDim: number, inputs: Tensor[]): AttentionMatrixTile | null {
+export function attentionMatrixCandidates(gpu: Gpu, pass: AttentionPass, dtype: string, headDim: number, inputs: Tensor[]): AttentionMatrixTile[] {
   const frag = tensorCoreConfig(gpu);
-  if (dtype !== 'f16' || !frag || !gpu.caps.subgroups || !vec4Rows(headDim, inputs)) return null;
-  const limits = gpu.caps.limits;
+  if (dtype !== 'f16' || !frag || !gpu.caps.subgroups || !vec4Rows(headDim, inputs)) return [];
   return MATRIX_SHAPES[pass].map((s): AttentionMatrixTile => ({ ...s, sub: gpu.caps.subgroupMinSize, frag, d: headDim }))
-    .find((t) => attentionTileProblem(t) === null && attentionWorkgroupBytes(pass, t) <= limits.maxComputeWorkgroupStorageSize &&
-      t.nsg * t.sub <= limits.maxComputeInvocationsPerWorkgroup) ?? null;
+    .filter((t) => matrixTileFits(gpu, pass, t));
+}
+
+/** The tensor-core tile a pass uses by default, or null (see attentionMatrixCandidates). */
+export function attentionMatrixTile(gpu: Gpu, pass: AttentionPass, dtype: string, headDim: number, inputs: Tensor[]): AttentionMatrixTile | null {
+  return attentionMatrixCandidates(gpu, pass, dtype, headDim, inputs)[0] ?? null;
+}
+
+function matrixTileFits(gpu: Gpu, pass: AttentionPass, t: AttentionMatrixTile): boolean {
+  const limits = gpu.caps.limits;
+  return attentionTileProblem(t) === null && attentionWorkgroupBytes(pass, t) <= limits.maxComputeWorkgroupStorageSize &&
+    t.nsg * t.sub <= limits.maxComputeInvocationsPerWorkgroup;
+}
+
+/** The caller's tensor-core tile for a pass (checked), else the default one, or null. */
+function matrixTileFor(gpu: Gpu, pass: AttentionPass, x: Dims, inputs: Tensor[], given?: AttentionMatrixTile): AttentionMatrixTile | null {
+  if (!given) return attentionMatrixTile(gpu, pass, x.dtype, x.d, inputs);
+  const usable = attentionMatrixCandidates(gpu, pass, x.dtype, x.d, inputs).length > 0;
+  if (!usable || given.d !== x.d || !matrixTileFits(gpu, pass, given)) {
+    throw new ShapeError(`attention: tensor-core tile ${JSON.stringify(given)} cannot run the ${pass} pass here ` +
+      '(it needs f16 inputs with vec4-aligned rows, subgroup matrices, and a tile that fits the adapter)');
+  }
+  return given;
 }
 
 const matrixKernels = new Map<string, Kernel>();
@@ -361,6 +382,8 @@ export interface AttentionForwardOptions {
    * the heads come out merged). Default: a new contiguous tensor.
    */
   out?: Tensor;
+  /** A tensor-core tile from attentionMatrixCandidates (benchmarks compare them); default: the first. */
+  matrixTile?: AttentionMatrixTile;
 }
 
 export interface AttentionBackwardOptions {
@@ -371,6 +394,8 @@ export interface AttentionBackwardOptions {
    * [B, T, 3, H, D] qkv gradient, which may hold dq too. Default: new tensors.
    */
   grads?: { dq: Tensor; dk: Tensor; dv: Tensor };
+  /** Tensor-core tiles from attentionMatrixCandidates for either pass (benchmarks compare them). */
+  matrixTiles?: { dkdv?: AttentionMatrixTile; dq?: AttentionMatrixTile };
 }
 
 /**
@@ -401,7 +426,7 @@ export function attentionForwardTiled(q: Tensor, k: Tensor, v: Tensor, mask: Att
   const m = mask.binding(q.buffer);
   const buffers = [q.buffer, k.buffer, v.buffer, o.buffer, lse.buffer, m.buffer];
   const p = params(x, mask, m.bits, s, { q, k, v, o });
-  const tc = tiles ? null : attentionMatrixTile(gpu, 'forward', x.dtype, x.d, [q, k, v]);
+  const tc = tiles ? null : matrixTileFor(gpu, 'forward', x, [q, k, v], opts.matrixTile);
   if (tc) {
     gpu.dispatch(matrixKernel('forward', tc), matrixSpec(x, 'forward', tc), buffers, p, [Math.ceil(x.tq / (tc.nsg * tc.frag.m)), x.h, x.b]);
     return { o, lse };
@@ -448,8 +473,8 @@ export function attentionBackwardTiled(dO: Tensor, q: Tensor, k: Tensor, v: Tens
   const s = resolveScale(scale, x.d);
   const gpu = q.gpu;
   const inputs = [q, k, v, dO];
-  const tcKV = tiles ? null : attentionMatrixTile(gpu, 'dkdv', x.dtype, x.d, inputs);
-  const tcQ = tiles ? null : attentionMatrixTile(gpu, 'dq', x.dtype, x.d, inputs);
+  const tcKV = tiles ? null : matrixTileFor(gpu, 'dkdv', x, inputs, opts.matrixTiles?.dkdv);
+  const tcQ = tiles ? null : matrixTileFor(gpu, 'dq', x, inputs, opts.matrixTiles?.dq);
   const tKV = tcKV ? null : tiles?.dkdv ?? chooseTiles(gpu, 'dkdv', x.d);
   const tQ = tcQ ? null : tiles?.dq ?? chooseTiles(gpu, 'dq', x.d);
   if (tKV) checkTiles(gpu, 'dkdv', tKV, x.d);
