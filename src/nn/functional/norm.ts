@@ -15,10 +15,17 @@ const BACKWARD_DX: Kernel = { name: 'norm_backward_dx', source: layernormWgsl };
 const PARAM_PARTIAL: Kernel = { name: 'norm_param_partial', source: layernormWgsl };
 const PARAM_FINAL: Kernel = { name: 'norm_param_final', source: layernormWgsl };
 
-/** Rows per chunk of the parameter-gradient reduction: enough chunks to fill the GPU, few enough to sum quickly. */
-const MAX_CHUNKS = 512;
-const MIN_CHUNK_ROWS = 16;
+/**
+ * Rows per chunk of the parameter-gradient reduction: enough chunks to fill the GPU, few enough to
+ * sum quickly (each PARAM_PARTIAL thread walks every ROW_LANES-th row of its chunk).
+ */
+const MAX_CHUNKS = 256;
+const MIN_CHUNK_ROWS = 32;
+const PARTIAL_UNITS = 64; // column units per PARAM_PARTIAL workgroup (shaders/layernorm.wgsl)
 const FINAL_COLS = 32; // columns per PARAM_FINAL workgroup (shaders/layernorm.wgsl)
+const WG = 256; // threads per workgroup (shaders/layernorm.wgsl)
+/** Units a FORWARD / BACKWARD_DX thread keeps in registers: 8 (f16: 16 registers per tensor held). */
+const MAX_RESIDENT_STEPS = 8;
 
 type Kind = 'layer' | 'rms';
 
@@ -35,8 +42,39 @@ export interface RmsNormOutput {
   rstd: Tensor;
 }
 
-function spec(kind: Kind, x: Tensor, weight: Tensor, stage: string): Spec {
-  return mergeSpecs(floatSpec(x.dtype), floatSpec(weight.dtype, 'W'), { flags: [stage, ...(kind === 'rms' ? ['RMS'] : [])] });
+/** How FORWARD and BACKWARD_DX lay out a row of `cols` elements (see shaders/layernorm.wgsl). */
+export interface NormRowLayout {
+  /** Units are vec4s (cols % 4 == 0) rather than single elements. */
+  vec4: boolean;
+  /** Threads per row, a power of two <= 256; 256 / threadsPerRow rows per workgroup. */
+  threadsPerRow: number;
+  /** The most units a thread handles when the row stays in registers, or null when each pass re-reads it. */
+  residentSteps: number | null;
+}
+
+/** The fewest threads per row that keep the row in registers, or 256 re-reading threads for long rows. */
+export function normRowLayout(cols: number): NormRowLayout {
+  const vec4 = cols % 4 === 0;
+  const units = vec4 ? cols / 4 : cols;
+  const threadsPerRow = Math.min(WG, 2 ** Math.ceil(Math.log2(Math.ceil(units / MAX_RESIDENT_STEPS))));
+  const steps = Math.ceil(units / threadsPerRow);
+  return { vec4, threadsPerRow, residentSteps: steps <= MAX_RESIDENT_STEPS ? steps : null };
+}
+
+function spec(kind: Kind, x: Tensor, weight: Tensor, stage: string, cols: number): Spec {
+  const { vec4, threadsPerRow, residentSteps } = normRowLayout(cols);
+  const unit = (t: string) => (vec4 ? `vec4<${t}>` : t);
+  const flags = [stage, ...(kind === 'rms' ? ['RMS'] : []), ...(vec4 ? ['VEC4'] : [])];
+  const rows: Spec = stage === 'FORWARD' || stage === 'BACKWARD_DX'
+    ? { const: { TPR: threadsPerRow, STEPS: residentSteps ?? 0xffffffff }, flags: ['ROWS', ...(residentSteps ? ['RESIDENT'] : [])] }
+    : {};
+  return mergeSpecs(floatSpec(x.dtype), floatSpec(weight.dtype, 'W'),
+    { alias: { XU: unit('T'), WU: unit('W'), U: unit('f32') }, flags }, rows);
+}
+
+/** Workgroups for FORWARD and BACKWARD_DX over `rows` rows of `cols`. */
+function rowGrid(rows: number, cols: number): [number, number] {
+  return grid1d(rows, WG / normRowLayout(cols).threadsPerRow);
 }
 
 /** Rows and width of x, after checking x and the parameters that normalise its last dimension. */
@@ -67,7 +105,7 @@ function forward(kind: Kind, x: Tensor, weight: Tensor, bias: Tensor | null, eps
     const buffers = kind === 'layer'
       ? [xd.buffer, wd.buffer, bd.buffer, y.buffer, mean!.buffer, rstd.buffer]
       : [xd.buffer, wd.buffer, y.buffer, rstd.buffer];
-    gpu.dispatch(FORWARD, spec(kind, x, weight, 'FORWARD'), buffers, [rows, cols, f32(eps), 0], grid1d(rows, 1));
+    gpu.dispatch(FORWARD, spec(kind, x, weight, 'FORWARD', cols), buffers, [rows, cols, f32(eps), 0], rowGrid(rows, cols));
   });
   return { y, mean, rstd };
 }
@@ -94,15 +132,16 @@ function backward(kind: Kind, dy: Tensor, x: Tensor, weight: Tensor, mean: Tenso
   const stats = mean ? [mean, rstd] : [rstd];
   withDense([dy, x, weight, ...stats], (dyd, xd, wd, ...sd) => {
     const statBufs = sd.map((s) => s.buffer);
-    gpu.dispatch(BACKWARD_DX, spec(kind, x, weight, 'BACKWARD_DX'), [dyd.buffer, xd.buffer, wd.buffer, ...statBufs, dx.buffer],
-      [rows, cols, f32(0), 0], grid1d(rows, 1));
+    gpu.dispatch(BACKWARD_DX, spec(kind, x, weight, 'BACKWARD_DX', cols), [dyd.buffer, xd.buffer, wd.buffer, ...statBufs, dx.buffer],
+      [rows, cols, f32(0), 0], rowGrid(rows, cols));
     if (rows === 0) {
       gpu.clear(partial.buffer);
     } else {
-      gpu.dispatch(PARAM_PARTIAL, spec(kind, x, weight, 'PARAM_PARTIAL'), [dyd.buffer, xd.buffer, ...statBufs, partial.buffer],
-        [rows, cols, f32(0), chunkRows], [Math.ceil(cols / 256), usedChunks]);
+      const units = normRowLayout(cols).vec4 ? cols / 4 : cols;
+      gpu.dispatch(PARAM_PARTIAL, spec(kind, x, weight, 'PARAM_PARTIAL', cols), [dyd.buffer, xd.buffer, ...statBufs, partial.buffer],
+        [rows, cols, f32(0), chunkRows], [Math.ceil(units / PARTIAL_UNITS), usedChunks]);
     }
-    gpu.dispatch(PARAM_FINAL, spec(kind, x, weight, 'PARAM_FINAL'), [partial.buffer, dweight.buffer, ...(dbias ? [dbias.buffer] : [])],
+    gpu.dispatch(PARAM_FINAL, spec(kind, x, weight, 'PARAM_FINAL', cols), [partial.buffer, dweight.buffer, ...(dbias ? [dbias.buffer] : [])],
       [usedChunks, cols, f32(0), 0], [Math.ceil(cols / FINAL_COLS)]);
   });
   partial.dispose();
