@@ -23,8 +23,8 @@
 //
 // Spec: alias T (x, y, dy, dx storage: f32 or f16), W (w, b, dw, db storage), and per unit
 // XU = T or vec4<T>, WU = W or vec4<W>, U = f32 or vec4<f32>; flags RMS, VEC4 and one stage;
-// FORWARD and BACKWARD_DX also take flag ROWS, consts TPR and STEPS, and maybe flag RESIDENT. Rows are any count (2-D grid, workgroup = wg.x + wg.y * nwg.x);
-// cols < 2^32 / rows.
+// FORWARD and BACKWARD_DX also take flag ROWS, consts TPR and STEPS, and maybe flag RESIDENT.
+// Rows are any count (2-D grid, workgroup = wg.x + wg.y * nwg.x); cols < 2^32 / rows.
 
 struct Params { rows: u32, cols: u32, eps: f32, chunk_rows: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
