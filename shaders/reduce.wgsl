@@ -4,14 +4,20 @@
 //   ROWS (inner == 1): a workgroup of 256 threads reduces one row (tree in workgroup memory);
 //   COLS (long columns): workgroups of 64 columns x 4 lanes reduce CHUNK rows each into f32
 //     partials [outer, chunks, inner] (reads coalesced along j), a second dispatch finishes;
+//     with flag VEC4 (inner % 4 == 0) a column of the workgroup is four adjacent columns, read
+//     as one vec4 (bias gradients over 16k rows of f16 are memory-bound);
 //   otherwise each thread reduces one (o, j) column serially.
 // `divisor` is the element count a mean divides by (the original length in a second pass).
 // Spec: alias T (input storage), alias OUT_T (output storage); const OP (0 sum, 1 mean, 2 max);
-// flags ROWS, COLS.
+// flags ROWS, COLS, VEC4.
 
 struct Params { outer: u32, len: u32, inner: u32, divisor: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
+#if VEC4
+@group(0) @binding(1) var<storage, read> x: array<vec4<T>>;
+#else
 @group(0) @binding(1) var<storage, read> x: array<T>;
+#endif
 @group(0) @binding(2) var<storage, read_write> out: array<OUT_T>;
 
 fn combine(a: f32, b: f32) -> f32 {
@@ -50,23 +56,42 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
 }
 #else
 #if COLS
-var<workgroup> lanes: array<f32, 256>;
+#if VEC4
+const W = 4u;
+alias V = vec4<f32>;
+fn load(i: u32) -> V { return V(x[i]); }
+#else
+const W = 1u;
+alias V = f32;
+fn load(i: u32) -> V { return f32(x[i]); }
+#endif
+fn combine_v(a: V, b: V) -> V {
+  if (OP == 2u) { return max(a, b); }
+  return a + b;
+}
+var<workgroup> lanes: array<V, 256>;
 
 @compute @workgroup_size(64, 4)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-  let j = wg.x * 64u + lid.x;
+  let j = wg.x * 64u + lid.x;   // in units of W columns
+  let inner = p.inner / W;
   let chunk = wg.y;
   let o = wg.z;
-  var acc = identity();
-  if (j < p.inner) {
+  var acc = V(identity());
+  if (j < inner) {
     let end = min(p.len, (chunk + 1u) * CHUNK);
-    for (var k = chunk * CHUNK + lid.y; k < end; k += 4u) { acc = combine(acc, f32(x[(o * p.len + k) * p.inner + j])); }
+    for (var k = chunk * CHUNK + lid.y; k < end; k += 4u) { acc = combine_v(acc, load((o * p.len + k) * inner + j)); }
   }
   lanes[lid.y * 64u + lid.x] = acc;
   workgroupBarrier();
-  if (lid.y == 0u && j < p.inner) {
-    let v = combine(combine(lanes[lid.x], lanes[64u + lid.x]), combine(lanes[128u + lid.x], lanes[192u + lid.x]));
-    out[(o * gridChunks() + chunk) * p.inner + j] = OUT_T(v);
+  if (lid.y == 0u && j < inner) {
+    let v = combine_v(combine_v(lanes[lid.x], lanes[64u + lid.x]), combine_v(lanes[128u + lid.x], lanes[192u + lid.x]));
+    let at = (o * gridChunks() + chunk) * p.inner + j * W;
+#if VEC4
+    for (var c = 0u; c < 4u; c++) { out[at + c] = OUT_T(v[c]); }
+#else
+    out[at] = OUT_T(v);
+#endif
   }
 }
 

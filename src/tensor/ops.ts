@@ -161,8 +161,9 @@ export function reduce(op: ReduceOp, x: Tensor, axis: number, keepDims = false, 
     const chunks = Math.ceil(len / COLUMN_CHUNK);
     const partials = Tensor.empty(x.gpu, [outer, chunks, inner], 'f32');
     const partialOp = op === 'max' ? 2 : 0;
-    x.gpu.dispatch(REDUCE, spec(x.dtype, 'f32', ['COLS'], partialOp), [xc.buffer, partials.buffer], [outer, len, inner, len],
-      [Math.ceil(inner / 64), chunks, outer]);
+    const vec4 = inner % 4 === 0;
+    x.gpu.dispatch(REDUCE, spec(x.dtype, 'f32', ['COLS', ...(vec4 ? ['VEC4'] : [])], partialOp), [xc.buffer, partials.buffer],
+      [outer, len, inner, len], [Math.ceil(inner / (vec4 ? 256 : 64)), chunks, outer]);
     x.gpu.dispatch(REDUCE, spec('f32', outDtype, []), [partials.buffer, out.buffer], [outer, chunks, inner, len], grid1d(outer * inner));
     partials.dispose();
   } else {

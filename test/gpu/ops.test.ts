@@ -99,10 +99,11 @@ for (const dtype of dtypes) {
     t.dispose(); pos.dispose();
   });
 
-  test(`sum, mean and max along every axis of an awkward shape (${dtype})`, async () => {
-    // 1031 rows > 2 chunks of 256: axis 1 takes the two-pass column path, with a ragged last chunk.
-    const shape = [3, 1031, 5];
-    const x = held(randn(3 * 1031 * 5, 11), dtype);
+  // 1031 rows > 2 chunks of 256: axis 1 takes the two-pass column path, with a ragged last chunk;
+  // 5 columns read one at a time, 8 four at a time (VEC4).
+  for (const cols of [5, 8]) test(`sum, mean and max along every axis of an awkward shape ([3, 1031, ${cols}] ${dtype})`, async () => {
+    const shape = [3, 1031, cols];
+    const x = held(randn(3 * 1031 * cols, 11), dtype);
     const t = Tensor.from(gpu, x, shape, dtype);
     for (const axis of [0, 1, 2]) {
       for (const op of ['sum', 'mean', 'max'] as const) {
@@ -114,7 +115,7 @@ for (const dtype of dtypes) {
           let acc = op === 'max' ? -Infinity : 0;
           for (let r = 0; r < shape[axis]; r++) {
             const idx = [i, j, k]; idx[axis] = r;
-            const v = x[(idx[0] * 1031 + idx[1]) * 5 + idx[2]];
+            const v = x[(idx[0] * 1031 + idx[1]) * cols + idx[2]];
             acc = op === 'max' ? Math.max(acc, v) : acc + v;
           }
           want.push(op === 'mean' ? acc / shape[axis] : acc);
