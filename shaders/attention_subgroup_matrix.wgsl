@@ -153,6 +153,17 @@ fn all_visible(keys_are_rows: bool, r0: u32, c0: u32, rows: u32, cols: u32) -> b
   return c0 + cols <= p.tk && (!has(CAUSAL) || i32(c0 + cols - 1u) <= i32(r0) + p.causal_offset);
 }
 
+/**
+ * Where a lane works in its subgroup's rows: row r of the FM owned rows, share `part` of it;
+ * `src` is its first scores column in the scratch rows (row stride `stride`), `to` in p_sh/ds_sh.
+ */
+struct LaneRow { r: u32, part: u32, src: u32, to: u32 }
+fn lane_row(sg: u32, lane: u32, stride: u32) -> LaneRow {
+  let r = lane / LPR;
+  let part = lane % LPR;
+  return LaneRow(r, part, sg * SCRATCH + r * stride + part * CW, (sg * FM + r) * PS + part * CW);
+}
+
 /** Max (or sum) of a value over the LPR lanes that share a row (they are adjacent lanes). */
 fn row_max(x: f32) -> f32 {
   var y = x;
@@ -175,10 +186,9 @@ var<private> o_acc: array<f32, OW>;
 
 /** Step 2: scores (scratch) -> P (p_sh) for keys j0.., updating the row's maximum, sum and alpha. */
 fn forward_scores(sg: u32, lane: u32, i0: u32, j0: u32, b: u32, prefix: u32, klen: u32, sq: u32, visible: bool) {
-  let r = lane / LPR;
-  let part = lane % LPR;
-  let i = i0 + sg * FM + r;
-  let src = sg * SCRATCH + r * SS + part * CW;
+  let at = lane_row(sg, lane, SS);
+  let i = i0 + sg * FM + at.r;
+  let src = at.src;
   var s = array<f32, CW>();
   var mx = NEG;
   if (visible) {
@@ -188,7 +198,7 @@ fn forward_scores(sg: u32, lane: u32, i0: u32, j0: u32, b: u32, prefix: u32, kle
     }
   } else {
     for (var c = 0u; c < CW; c++) {
-      let j = j0 + part * CW + c;
+      let j = j0 + at.part * CW + c;
       let ok = i < p.tq && may_attend(i, j, prefix, klen, sq, seg_k(b, min(j, p.tk - 1u)));
       s[c] = select(NEG, scratch[src + c] * p.scale, ok);
       mx = max(mx, s[c]);
@@ -198,7 +208,7 @@ fn forward_scores(sg: u32, lane: u32, i0: u32, j0: u32, b: u32, prefix: u32, kle
   alpha = exp(m_run - m_new);   // 1 while nothing is allowed yet, 0 on the first allowed key
   m_run = m_new;
   l_run *= alpha;
-  let to = (sg * FM + r) * PS + part * CW;
+  let to = at.to;
   for (var c = 0u; c < CW; c++) {
     let pr = select(0.0, exp(s[c] - m_new), s[c] != NEG);
     l_run += pr;
@@ -229,13 +239,12 @@ fn forward_finish(sg: u32, lane: u32, i0: u32, b: u32, h: u32) {
 #if DKDV
 /** Step 2 for dK/dV: S^T, dP^T (scratch) -> P^T (p_sh), dS^T (ds_sh) for queries i0... */
 fn dkdv_scores(sg: u32, lane: u32, i0: u32, j0: u32, b: u32, prefix: u32, klen: u32, sk: u32, visible: bool) {
-  let r = lane / LPR;
-  let part = lane % LPR;
-  let j = j0 + sg * FM + r;
-  let src = sg * SCRATCH + r * 2u * SS + part * CW;
-  let to = (sg * FM + r) * PS + part * CW;
+  let at = lane_row(sg, lane, 2u * SS);
+  let j = j0 + sg * FM + at.r;
+  let src = at.src;
+  let to = at.to;
   for (var c = 0u; c < CW; c++) {
-    let col = part * CW + c;
+    let col = at.part * CW + c;
     let i = i0 + col;
     let st = stat_sh[col];
     // min(., 0) keeps exp finite (scores never exceed lse but for rounding; lse = -inf rows are all refused).
@@ -261,13 +270,12 @@ fn dkdv_write(out_is_dk: bool, sg: u32, lane: u32, j0: u32, b: u32, h: u32, fact
 #if DQ
 /** Step 2 for dQ: S, dP (scratch) -> dS (ds_sh) for keys j0.., with the row's (lse, delta). */
 fn dq_scores(sg: u32, lane: u32, i0: u32, j0: u32, b: u32, prefix: u32, klen: u32, sq: u32, st: vec2<f32>, visible: bool) {
-  let r = lane / LPR;
-  let part = lane % LPR;
-  let i = i0 + sg * FM + r;
-  let src = sg * SCRATCH + r * 2u * SS + part * CW;
-  let to = (sg * FM + r) * PS + part * CW;
+  let at = lane_row(sg, lane, 2u * SS);
+  let i = i0 + sg * FM + at.r;
+  let src = at.src;
+  let to = at.to;
   for (var c = 0u; c < CW; c++) {
-    let j = j0 + part * CW + c;
+    let j = j0 + at.part * CW + c;
     var pr = exp(min(scratch[src + c] * p.scale - st.x, 0.0));
     if (!visible && !(i < p.tq && may_attend(i, j, prefix, klen, sq, seg_k(b, min(j, p.tk - 1u))))) { pr = 0.0; }
     ds_sh[to + c] = f16(pr * (scratch[src + SS + c] - st.y));

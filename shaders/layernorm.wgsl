@@ -60,6 +60,18 @@ fn row_sum(slot: u32, t: u32, v: vec2<f32>) -> vec2<f32> {
 // The row of thread t, and its unit count (0 past the last row: those threads still join barriers).
 fn row_of(wg: vec3<u32>, nwg: vec3<u32>, t: u32) -> u32 { return (wg.x + wg.y * nwg.x) * ROWS_PER_WG + t / TPR; }
 fn units_of(row: u32) -> u32 { return select(0u, p.cols / WIDTH, row < p.rows); }
+
+// Unit k of x for this thread (flat index i): from registers when the row is resident.
+#if RESIDENT
+var<private> x_reg: array<XU, STEPS>;
+#endif
+fn x_at(k: u32, i: u32) -> U {
+#if RESIDENT
+  return U(x_reg[k]);
+#else
+  return U(x[i]);
+#endif
+}
 #endif
 
 #if FORWARD
@@ -75,17 +87,6 @@ fn units_of(row: u32) -> u32 { return select(0u, p.cols / WIDTH, row < p.rows); 
 @group(0) @binding(6) var<storage, read_write> rstd_out: array<f32>;
 #endif
 
-#if RESIDENT
-var<private> x_reg: array<XU, STEPS>;
-#endif
-// Unit k of this thread (flat index i).
-fn x_at(k: u32, i: u32) -> U {
-#if RESIDENT
-  return U(x_reg[k]);
-#else
-  return U(x[i]);
-#endif
-}
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -151,21 +152,13 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
 
 #if RESIDENT
 var<private> dy_reg: array<XU, STEPS>;
-var<private> x_reg: array<XU, STEPS>;
 #endif
-// Units k of dy and x for this thread (flat index i).
+// Unit k of dy for this thread (flat index i).
 fn dy_at(k: u32, i: u32) -> U {
 #if RESIDENT
   return U(dy_reg[k]);
 #else
   return U(dy[i]);
-#endif
-}
-fn x_at(k: u32, i: u32) -> U {
-#if RESIDENT
-  return U(x_reg[k]);
-#else
-  return U(x[i]);
 #endif
 }
 
