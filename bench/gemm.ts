@@ -211,9 +211,12 @@ function tileLabel(t: TiledTile | SubgroupMatrixTile): string {
 
 /** Odd shapes, transposes and the epilogue, against a full f64 reference. */
 async function verify(gpu: Gpu, variant: GemmVariant, dtype: DType, json: boolean): Promise<void> {
-  // Contiguous dimensions multiples of 8 (the tensor-core kernel's loads), M and N ragged.
-  const [m, n, k] = variant === 'subgroup-matrix' ? [264, 200, 328] : [131, 97, 75];
-  for (const [transA, transB, epilogue] of [[false, false, false], [true, false, false], [false, true, true], [true, true, true]] as const) {
+  // Contiguous dimensions multiples of 8 (the tensor-core kernel's loads), M and N ragged; the last
+  // case's N (transposed B, so N is not contiguous) is not a multiple of 8, for the tensor-core
+  // epilogue's one-element-at-a-time path.
+  const [m, n0, k] = variant === 'subgroup-matrix' ? [264, 200, 328] : [131, 97, 75];
+  const cases = [[false, false, false, n0], [true, false, false, n0], [false, true, true, n0], [true, true, true, n0], [false, true, true, n0 + 4]] as const;
+  for (const [transA, transB, epilogue, n] of cases) {
     const av = exactValues(m * k, 7), bv = exactValues(k * n, 8), biasV = exactValues(n, 9), resV = exactValues(m * n, 10);
     const a = Tensor.from(gpu, av, transA ? [k, m] : [m, k], dtype), b = Tensor.from(gpu, bv, transB ? [n, k] : [k, n], dtype);
     const outDtype = dtype === 'bf16' ? 'f32' : dtype;

@@ -18,7 +18,7 @@
 // variable, is generated per tile shape by gemm_subgroup_matrix.gen.ts and appended.
 // Spec: enable f16, chromium_experimental_subgroup_matrix; alias TC (output, C, residual),
 //   TBIAS; const BM, BN, BK, SUB, SG_M, SG_N, FRAG_M, FRAG_N, FRAG_K, PAD, STAGES;
-//   flags TRANS_A, TRANS_B, BETA, BIAS, GELU, RESIDUAL.
+//   flags TRANS_A, TRANS_B, BETA, BIAS, GELU, RESIDUAL, VEC_EPI.
 
 struct Params {
   m: u32, n: u32, k: u32, _pad0: u32,
@@ -30,10 +30,20 @@ struct Params {
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> a: array<vec4<u32>>;  // 8 halves per element
 @group(0) @binding(2) var<storage, read> b: array<vec4<u32>>;
+// With flag VEC_EPI (C, bias and residual rows, offsets and strides multiples of 4, N a multiple
+// of EPI_RUN) the epilogue moves C, bias and residual four elements at a time: each invocation
+// owns EPI_RUN adjacent elements of a result row instead of scattered single ones.
+#if VEC_EPI
+alias EV = vec4<f32>;
+@group(0) @binding(3) var<storage, read_write> c: array<vec4<TC>>;
+@group(0) @binding(4) var<storage, read> bias: array<vec4<TBIAS>>;   // a placeholder when unused
+@group(0) @binding(5) var<storage, read> residual: array<vec4<TC>>;
+#else
+alias EV = f32;
 @group(0) @binding(3) var<storage, read_write> c: array<TC>;
-// Bound to a placeholder when the flag is off.
-@group(0) @binding(4) var<storage, read> bias: array<TBIAS>;
+@group(0) @binding(4) var<storage, read> bias: array<TBIAS>;   // a placeholder when unused
 @group(0) @binding(5) var<storage, read> residual: array<TC>;
+#endif
 
 const THREADS = SG_M * SG_N * SUB;
 const FRAG = FRAG_M * FRAG_N;
@@ -139,13 +149,40 @@ fn stash_b(tid: u32, stage: u32) {
 }
 
 // GPT-2's tanh approximation; the argument is clamped because tanh overflows on some drivers.
-fn gelu(x: f32) -> f32 {
-  let u = clamp(0.7978845608028654 * (x + 0.044715 * x * x * x), -15.0, 15.0);
+fn gelu(x: EV) -> EV {
+  let u = clamp(0.7978845608028654 * (x + 0.044715 * x * x * x), EV(-15.0), EV(15.0));
   return 0.5 * x * (1.0 + tanh(u));
 }
 
 // Applies the epilogue to the result matrix a subgroup left in its scratch slot; (m0, n0) is
 // the matrix's top-left element in C.
+#if VEC_EPI
+const EPI_RUN = FRAG / SUB;   // adjacent elements per invocation, a multiple of 4
+fn write_fragment(z: u32, sg: u32, lane: u32, m0: u32, n0: u32) {
+  let e = lane * EPI_RUN;
+  let m = m0 + e / FRAG_N;
+  let n = n0 + e % FRAG_N;
+  if (m >= p.m || n >= p.n) { return; }
+  let at = (p.off_c + z * p.bsc + m * p.ldc + n) / 4u;
+  for (var q = 0u; q < EPI_RUN / 4u; q++) {
+    let s = sg * FRAG + e + 4u * q;
+    var v = p.alpha * EV(Cs[s], Cs[s + 1u], Cs[s + 2u], Cs[s + 3u]);
+#if BETA
+    v += p.beta * EV(c[at + q]);
+#endif
+#if BIAS
+    v += EV(bias[(p.off_bias + n) / 4u + q]);
+#endif
+#if GELU
+    v = gelu(v);
+#endif
+#if RESIDUAL
+    v += EV(residual[(p.off_r + z * p.bsr + m * p.ldr + n) / 4u + q]);
+#endif
+    c[at + q] = vec4<TC>(v);
+  }
+}
+#else
 fn write_fragment(z: u32, sg: u32, lane: u32, m0: u32, n0: u32) {
   for (var e = lane; e < FRAG; e += SUB) {
     let m = m0 + e / FRAG_N;
@@ -168,6 +205,7 @@ fn write_fragment(z: u32, sg: u32, lane: u32, m0: u32, n0: u32) {
     c[at] = TC(v);
   }
 }
+#endif
 
 // Workgroups run roughly in launch order; walking tiles in bands of GROUP_M tile-rows, column by
 // column, keeps the B panels that neighbouring workgroups share in L2 (large products lose half

@@ -250,7 +250,12 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
       const why = !t ? 'this adapter has no f16 subgroup-matrix support' : subgroupMatrixProblem(gpu, problem, t);
       if (why) throw new ShapeError(`matmul: the subgroup-matrix kernel cannot run this product: ${why}`);
       [kernel, tile] = [subgroupMatrixKernel(t!), t!];
-      spec = { ...epilogue, enable: ['f16', 'chromium_experimental_subgroup_matrix'], const: tileConsts(t!) };
+      const vecEpilogue = vectorEpilogue(t!, N, [[opts.c?.offset ?? 0, outLayout.ld, outLayout.batchStride],
+        ...(res ? [[res.offset, resLayout!.ld, res.rank > 2 ? resLayout!.batchStride : 0]] : []), [opts.bias?.offset ?? 0, 0, 0]]);
+      spec = {
+        ...epilogue, enable: ['f16', 'chromium_experimental_subgroup_matrix'], const: tileConsts(t!),
+        flags: [...epilogue.flags!, ...(vecEpilogue ? ['VEC_EPI'] : [])],
+      };
     } else {
       const t = (opts.tile as TiledTile | undefined) ?? chooseTiledTile(gpu, problem);
       checkTiledTile(t);
@@ -364,6 +369,17 @@ function checkTiledTile(t: TiledTile): void {
   const ok = t.tm % 4 === 0 && t.tn % 4 === 0 && Number.isInteger(threads) &&
     (t.bm * t.bk) % (4 * threads) === 0 && (t.bn * t.bk) % (4 * threads) === 0;
   if (!ok) throw new ShapeError(`matmul: tiled tile ${JSON.stringify(t)} does not divide into its ${threads} threads`);
+}
+
+/**
+ * Whether the tensor-core epilogue may move C, bias and residual four at a time (flag VEC_EPI):
+ * each invocation's run of adjacent outputs is a whole number of vec4s, lies wholly inside or
+ * outside N, and every (offset, leading dim, batch stride) of those operands is a multiple of 4.
+ */
+function vectorEpilogue(t: SubgroupMatrixTile, n: number, layouts: number[][]): boolean {
+  const run = (t.frag.m * t.frag.n) / t.sub;
+  return Number.isInteger(run) && run % 4 === 0 && t.frag.n % run === 0 && n % run === 0 &&
+    layouts.every((l) => l.every((v) => v % 4 === 0));
 }
 
 function subgroupMatrixKernel(tile: SubgroupMatrixTile): Kernel {

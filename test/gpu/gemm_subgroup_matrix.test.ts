@@ -78,7 +78,8 @@ fn main(@builtin(local_invocation_index) tid: u32) {
 }`;
     const kernel = { name: 'gemm_subgroup_matrix_template', source: template + stub };
     const small = { ...tile, bm: 64, bn: 64 }; // within the CPU adapter's 32 KiB of workgroup memory
-    for (const flags of [[], ['TRANS_A'], ['TRANS_B', 'BETA', 'BIAS', 'GELU', 'RESIDUAL'], ['TRANS_A', 'TRANS_B']]) {
+    for (const flags of [[], ['TRANS_A'], ['TRANS_B', 'BETA', 'BIAS', 'GELU', 'RESIDUAL'], ['TRANS_A', 'TRANS_B'],
+      ['VEC_EPI'], ['VEC_EPI', 'BETA', 'BIAS', 'GELU', 'RESIDUAL']]) {
       gpu.pipeline(kernel, { enable: ['f16'], alias: { TC: 'f16', TBIAS: 'f32' }, const: tileConsts(small), flags });
     }
     await gpu.check();
