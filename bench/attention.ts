@@ -179,11 +179,12 @@ for name in ${JSON.stringify(a.dtypes)}:
 /**
  * gain multiplies q and k (large scores move the forward's running maxima); fused lays q, k, v
  * out as GPT's fused projection [B, T, 3, H, D] and writes o into merged heads [B, T, H, D] and
- * the gradients into one [B, T, 3, H, D] buffer, all as strided views.
+ * the gradients into one [B, T, 3, H, D] buffer, all as strided views; outShift starts those
+ * output buffers that many elements in (2: rows off vec4 boundaries, written element by element).
  */
 interface VerifyCase {
   name: string; b: number; h: number; tq: number; tk: number; d: number; mask: (gpu: Gpu) => AttentionMask;
-  gain?: number; fused?: boolean;
+  gain?: number; fused?: boolean; outShift?: number;
 }
 
 const VERIFY_CASES: VerifyCase[] = [
@@ -197,6 +198,7 @@ const VERIFY_CASES: VerifyCase[] = [
   { name: 'causal long', b: 1, h: 2, tq: 300, tk: 300, d: 64, mask: () => AttentionMask.causal() },
   { name: 'causal large scores', b: 1, h: 2, tq: 300, tk: 300, d: 64, mask: () => AttentionMask.causal(), gain: 4 },
   { name: 'fused qkv, strided outputs', b: 2, h: 3, tq: 77, tk: 77, d: 64, mask: () => AttentionMask.causal(), fused: true },
+  { name: 'fused, outputs off vec4 boundaries', b: 2, h: 3, tq: 77, tk: 77, d: 64, mask: () => AttentionMask.causal(), fused: true, outShift: 2 },
 ];
 
 /** q, k, v as views of a fused [B, T, 3, H, D] projection, and dO of merged heads [B, T, H, D]. */
@@ -217,7 +219,14 @@ function fusedInputs(gpu: Gpu, c: VerifyCase, host: Float32Array[], dtype: Dtype
 /** o as a view of merged heads [B, T, H, D], and dq, dk, dv as views of one [B, T, 3, H, D] buffer. */
 function fusedOutputs(gpu: Gpu, c: VerifyCase, dtype: Dtype) {
   const { b: B, h: H, tq: T, d: D } = c;
-  const merged = Tensor.empty(gpu, [B * T, H * D], dtype), fused = Tensor.empty(gpu, [B * T, 3 * H * D], dtype);
+  const shift = c.outShift ?? 0;
+  const shifted = (rows: number, cols: number) => {
+    const flat = Tensor.empty(gpu, [shift + rows * cols], dtype);
+    const view = flat.slice(0, shift, shift + rows * cols), matrix = view.reshape([rows, cols]);
+    [flat, view].forEach((t) => t.dispose());
+    return matrix;
+  };
+  const merged = shifted(B * T, H * D), fused = shifted(B * T, 3 * H * D);
   const [o] = headViews(merged, [B, T, 1, H, D]);
   const [dq, dk, dv] = headViews(fused, [B, T, 3, H, D]);
   [merged, fused].forEach((t) => t.dispose());

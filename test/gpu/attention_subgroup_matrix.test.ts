@@ -104,7 +104,7 @@ test('the tensor-core path is chosen only where the adapter and the inputs allow
 });
 
 if (gpu.caps.f16 && gpu.caps.subgroups) {
-  test('the template (staging, softmax and gradient steps, output rows) compiles for every pass', async () => {
+  test('the template (staging, softmax and gradient steps, output rows one at a time or as vec4s) compiles for every pass', async () => {
     const small: AttentionMatrixTile = { nsg: 2, sub: 32, frag: { m: 16, n: 16, k: 16 }, stream: 16, d: 64 };
     const stubs: Record<AttentionPass, string> = {
       forward: `
@@ -131,10 +131,12 @@ if (gpu.caps.f16 && gpu.caps.subgroups) {
 @compute @workgroup_size(THREADS)
 fn main(@builtin(local_invocation_index) tid: u32) {${stubs[pass]}
 }` };
-      gpu.pipeline(kernel, {
-        enable: ['f16', 'subgroups'], alias: { T: 'f16' }, const: { D: small.d, ...attentionTileConsts(small) },
-        flags: ['VEC4', pass.toUpperCase(), ...(pass === 'forward' ? [] : ['GRAD'])],
-      });
+      for (const out of [[], ['OUT_VEC4']]) {
+        gpu.pipeline(kernel, {
+          enable: ['f16', 'subgroups'], alias: { T: 'f16' }, const: { D: small.d, ...attentionTileConsts(small) },
+          flags: ['VEC4', pass.toUpperCase(), ...(pass === 'forward' ? [] : ['GRAD']), ...out],
+        });
+      }
     }
     await gpu.check();
   });

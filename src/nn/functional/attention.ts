@@ -280,12 +280,15 @@ function matrixKernel(pass: AttentionPass, t: AttentionMatrixTile): Kernel {
   return k;
 }
 
-function matrixSpec(x: Dims, pass: AttentionPass, t: AttentionMatrixTile): Spec {
+/** outputs: the views the pass writes (their layouts decide OUT_VEC4). */
+function matrixSpec(x: Dims, pass: AttentionPass, t: AttentionMatrixTile, outputs: Tensor[]): Spec {
+  const vecOut = outputs.every((o) => layout(o).every((v) => v % 4 === 0));
   return {
     enable: ['f16', 'subgroups', 'chromium_experimental_subgroup_matrix'],
     alias: { T: 'f16' },
     const: { D: x.d, ...attentionTileConsts(t) },
-    flags: ['VEC4', { forward: 'FORWARD', dkdv: 'DKDV', dq: 'DQ' }[pass], ...(pass === 'forward' ? [] : ['GRAD'])],
+    flags: ['VEC4', { forward: 'FORWARD', dkdv: 'DKDV', dq: 'DQ' }[pass], ...(pass === 'forward' ? [] : ['GRAD']),
+      ...(vecOut ? ['OUT_VEC4'] : [])],
   };
 }
 
@@ -432,7 +435,7 @@ export function attentionForwardTiled(q: Tensor, k: Tensor, v: Tensor, mask: Att
   const p = params(x, mask, m.bits, s, { q, k, v, o });
   const tc = tiles ? null : matrixTileFor(gpu, 'forward', x, [q, k, v], opts.matrixTile);
   if (tc) {
-    gpu.dispatch(matrixKernel('forward', tc), matrixSpec(x, 'forward', tc), buffers, p, [Math.ceil(x.tq / (tc.nsg * tc.frag.m)), x.h, x.b]);
+    gpu.dispatch(matrixKernel('forward', tc), matrixSpec(x, 'forward', tc, [o]), buffers, p, [Math.ceil(x.tq / (tc.nsg * tc.frag.m)), x.h, x.b]);
     return { o, lse };
   }
   const t = tiles ?? chooseTiles(gpu, 'forward', x.d);
@@ -503,12 +506,12 @@ export function attentionBackwardTiled(dO: Tensor, q: Tensor, k: Tensor, v: Tens
   const kvBuffers = [q.buffer, k.buffer, v.buffer, dO.buffer, stats.buffer, dk.buffer, m.buffer];
   const qBuffers = [q.buffer, k.buffer, v.buffer, dO.buffer, stats.buffer, dq.buffer, m.buffer];
   if (tcKV) {
-    gpu.dispatch(matrixKernel('dkdv', tcKV), matrixSpec(x, 'dkdv', tcKV), kvBuffers, p, [Math.ceil(x.tk / (tcKV.nsg * tcKV.frag.m)), x.h, x.b]);
+    gpu.dispatch(matrixKernel('dkdv', tcKV), matrixSpec(x, 'dkdv', tcKV, [dk, dv]), kvBuffers, p, [Math.ceil(x.tk / (tcKV.nsg * tcKV.frag.m)), x.h, x.b]);
   } else if (tKV) {
     gpu.dispatch(DKDV, spec(x, tKV, 'BMQ', inputs), kvBuffers, p, [Math.ceil(x.tk / (tKV.rg * tKV.tm)), x.h, x.b]);
   }
   if (tcQ) {
-    gpu.dispatch(matrixKernel('dq', tcQ), matrixSpec(x, 'dq', tcQ), qBuffers, p, [Math.ceil(x.tq / (tcQ.nsg * tcQ.frag.m)), x.h, x.b]);
+    gpu.dispatch(matrixKernel('dq', tcQ), matrixSpec(x, 'dq', tcQ, [dq]), qBuffers, p, [Math.ceil(x.tq / (tcQ.nsg * tcQ.frag.m)), x.h, x.b]);
   } else if (tQ) {
     gpu.dispatch(DQ, spec(x, tQ, 'BNK', inputs), qBuffers, p, [Math.ceil(x.tq / (tQ.rg * tQ.tm)), x.h, x.b]);
   }
