@@ -243,6 +243,7 @@ async function verify(gpu: Gpu, variant: GemmVariant, dtype: DType, json: boolea
 
 const SHAPE_TILES: Partial<SubgroupMatrixTile>[] = [
   { bm: 128, bn: 256, bk: 32, sgM: 2, sgN: 4, stages: 1 }, { bm: 256, bn: 128, bk: 32, sgM: 4, sgN: 2, stages: 1 },
+  { bm: 128, bn: 256, bk: 16, sgM: 2, sgN: 4, stages: 2 }, { bm: 256, bn: 128, bk: 16, sgM: 4, sgN: 2, stages: 2 },
   { bm: 128, bn: 128, bk: 32, sgM: 2, sgN: 2, stages: 2 }, { bm: 64, bn: 128, bk: 32, sgM: 2, sgN: 2, stages: 2 },
 ];
 
