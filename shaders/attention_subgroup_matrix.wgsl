@@ -1,8 +1,8 @@
 // Fused attention on tensor cores (chromium-experimental-subgroup-matrix): the forward, dK/dV and
 // dQ passes of attention_forward/_dkdv/_dq.wgsl with the same bindings, mask and outputs, for f16
 // q, k, v (f32 accumulation). The host prepends attention_common.wgsl (spec: T = f16, VEC4).
-// Outputs are strided views written element by element (layouts p.o_l, p.dq_l, p.dk_l, p.dv_l;
-// dk and dv through the one binding dk_dv), as in the tiled kernels.
+// Outputs are strided views (layouts p.o_l, p.dq_l, p.dk_l, p.dv_l; dk and dv through the one
+// binding dk_dv), as in the tiled kernels, written a vec4 at a time where the layouts allow.
 //
 // A workgroup has NSG subgroups of SUB invocations and owns ROWS = NSG*FM rows (queries in the
 // forward and dQ passes, keys in dK/dV); subgroup sg owns rows sg*FM .. sg*FM+FM-1, whose q (or k)
