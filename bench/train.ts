@@ -1,6 +1,7 @@
-// `bench train`: GPT training throughput (tokens/s, step time, peak GPU memory, model FLOP
-// utilisation) for the presets, the per-kernel profile of one step from timestamp queries,
-// and, with --torch, the PyTorch reference (bench/train_torch.py) in the same run.
+// `bench train`: GPT training throughput (tokens/s, step time and the CPU time spent recording a
+// step, peak GPU memory, model FLOP utilisation) for the presets, the per-kernel profile of one
+// step from timestamp queries, and, with --torch, the PyTorch reference (bench/train_torch.py) in
+// the same run.
 // Flags: --presets small,gpt2-124m  --precision f16,f32  --steps N  --torch  --json
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -47,9 +48,12 @@ export async function run(args: string[]): Promise<void> {
       gpu.pool.peak = gpu.pool.inUse;
       const t0 = performance.now();
       let last = null;
+      let hostMs = 0;   // time spent recording steps on the CPU (the GPU runs behind)
       for (let i = 0; i < steps; i++) {
         last?.dispose();
+        const h0 = performance.now();
         last = trainer.step().loss;
+        hostMs += performance.now() - h0;
       }
       const loss = await last!.item();
       last!.dispose();
@@ -61,11 +65,12 @@ export async function run(args: string[]): Promise<void> {
       const tflops = trainer.flopsPerStep() / (stepMs / 1000) / 1e12;
       const line = {
         op: 'train', preset, precision, B: shape.B, T: shape.T, tokens_per_s: Math.round(tokensPerS), step_ms: +stepMs.toFixed(2),
+        host_ms: +(hostMs / steps).toFixed(2),
         peak_mem_gib: +(gpu.pool.peak / 2 ** 30).toFixed(2), model_tflops: +tflops.toFixed(1),
         mfu: +(tflops / PEAK_TFLOPS[precision]).toFixed(3), loss: +loss.toFixed(4),
       };
       ours[precision] = tokensPerS;
-      console.log(json ? JSON.stringify(line) : `${preset} ${precision}: ${line.tokens_per_s} tok/s, ${line.step_ms} ms/step, ` +
+      console.log(json ? JSON.stringify(line) : `${preset} ${precision}: ${line.tokens_per_s} tok/s, ${line.step_ms} ms/step (${line.host_ms} ms recording), ` +
         `peak ${line.peak_mem_gib} GiB, ${line.model_tflops} TFLOP/s (MFU ${(line.mfu * 100).toFixed(1)}%), loss ${line.loss}`);
       // Kernels (the part of a profile name before the first space; GEMMs are also named by
       // shape) by share of the step, then the GEMM shapes on their own lines.
