@@ -19,7 +19,8 @@ export class BufferPool {
   held = 0;
   peak = 0;
 
-  constructor(private device: GPUDevice, private onCreate: (size: number) => void) {}
+  /** onTrim runs before idle buffers are destroyed (so that nothing still refers to them). */
+  constructor(private device: GPUDevice, private onCreate: (size: number) => void, private onTrim: () => void = () => {}) {}
 
   acquire(bytes: number): GPUBuffer {
     const size = sizeClass(bytes);
@@ -38,6 +39,7 @@ export class BufferPool {
 
   /** Frees every idle buffer (after an out-of-memory error, or when asked). */
   trim(): void {
+    this.onTrim();
     for (const list of this.free.values()) for (const b of list) { this.held -= b.size; b.destroy(); }
     this.free.clear();
   }

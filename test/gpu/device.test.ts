@@ -43,6 +43,34 @@ test('released buffers are reused by later tensors of the same class', () => {
   expect(gpu.pool.held).toBeGreaterThanOrEqual(held);
 });
 
+test('dispatches over the same buffers reuse their bind group, and trimming the pool drops them', async () => {
+  const own = await Gpu.create();
+  try {
+    const created: unknown[] = [];
+    const real = own.device.createBindGroup.bind(own.device);
+    own.device.createBindGroup = (d: GPUBindGroupDescriptor) => { created.push(d); return real(d); };
+    const a = Tensor.from(own, [1, 2, 3], [3]), b = Tensor.from(own, [10, 20, 30], [3]);
+    const first = Array.from({ length: 3 }, () => add(a, b));
+    const afterFirst = created.length;
+    const firstBuffers = new Set(first.map((t) => t.buffer));
+    first.forEach((t) => t.dispose());
+    // The pool hands the same three output buffers back: combinations already bound.
+    const second = Array.from({ length: 3 }, () => add(a, b));
+    expect(created.length).toBe(afterFirst);
+    expect(new Set(second.map((t) => t.buffer))).toEqual(firstBuffers);
+    expect(await second[2].toArray()).toEqual(Float32Array.from([11, 22, 33]));
+    [a, b, ...second].forEach((t) => t.dispose());
+    // After a trim the idle buffers are destroyed: new tensors must not meet stale bind groups.
+    own.pool.trim();
+    const c = Tensor.from(own, [4, 5, 6], [3]), d = Tensor.from(own, [1, 1, 1], [3]);
+    const e = add(c, d);
+    expect(await e.toArray()).toEqual(Float32Array.from([5, 6, 7]));
+    await own.check();
+  } finally {
+    own.destroy();
+  }
+});
+
 test('a WGSL compile error becomes a ShaderCompileError naming the kernel and the line', async () => {
   const bad = { name: 'broken', source: '@group(0) @binding(0) var<uniform> p: vec4<u32>;\n@compute @workgroup_size(1) fn main() { let x: u32 = undefined_thing; }' };
   const t = Tensor.zeros(gpu, [4]);
