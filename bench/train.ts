@@ -48,26 +48,26 @@ export async function run(args: string[]): Promise<void> {
       const warm = performance.now();
       for (let i = 0; i < 3 || performance.now() - warm < 500; i++) {
         trainer.step().loss.dispose();
-        if (i % 4 === 3) await gpu.sync();
+        if (i >= 2) await gpu.sync();   // past the first three, the clock counts finished steps
       }
+      // Timed: `steps` steps, or more to fill about a second, judged from one step run alone.
+      const p0 = performance.now();
+      trainer.step().loss.dispose();
       await gpu.sync();
+      const count = Math.max(steps, Math.min(200, Math.ceil(1000 / (performance.now() - p0))));
       gpu.pool.peak = gpu.pool.inUse;
-      // Timed: `steps` steps, and more until a second of them has been recorded (the GPU runs
-      // behind; the loss read at the end waits for all of them).
       const t0 = performance.now();
       let last = null;
       let hostMs = 0;   // time spent recording steps on the CPU (the GPU runs behind)
-      let done = 0;
-      while (done < steps || performance.now() - t0 < 1000) {
+      for (let i = 0; i < count; i++) {
         last?.dispose();
         const h0 = performance.now();
         last = trainer.step().loss;
         hostMs += performance.now() - h0;
-        done++;
       }
       const loss = await last!.item();
       last!.dispose();
-      const stepMs = (performance.now() - t0) / done;
+      const stepMs = (performance.now() - t0) / count;
       gpu.startProfile();
       trainer.step().loss.dispose();
       const profile = await gpu.stopProfile();
@@ -75,7 +75,7 @@ export async function run(args: string[]): Promise<void> {
       const tflops = trainer.flopsPerStep() / (stepMs / 1000) / 1e12;
       const line = {
         op: 'train', preset, precision, B: shape.B, T: shape.T, tokens_per_s: Math.round(tokensPerS), step_ms: +stepMs.toFixed(2),
-        host_ms: +(hostMs / done).toFixed(2), steps: done,
+        host_ms: +(hostMs / count).toFixed(2), steps: count,
         peak_mem_gib: +(gpu.pool.peak / 2 ** 30).toFixed(2), model_tflops: +tflops.toFixed(1),
         mfu: +(tflops / PEAK_TFLOPS[precision]).toFixed(3), loss: +loss.toFixed(4),
       };
