@@ -1,15 +1,20 @@
 // The tensor-core attention kernels cannot run on the CPU adapter (no subgroup matrices): their
 // generator is tested for structure here, the template's helpers (staging, masked softmax,
 // dS, output rows) are compiled for every pass, and their numbers are checked on real hardware by
-// `bench attention --verify` against the tiled f32 kernels on ragged shapes and every mask kind.
-import { testGpu } from '../helpers/gpu.js';
+// `bench attention --verify` against the tiled f32 kernels on ragged shapes and every mask kind;
+// where the adapter has subgroup matrices, the last tests also check them against f64 here.
+import { testGpu, randn } from '../helpers/gpu.js';
+import { type Case, allowedBy, normErr, reference } from '../helpers/attention64.js';
+import { held } from './nn-gradcheck.js';
 import commonWgsl from '../../shaders/attention_common.wgsl';
 import template from '../../shaders/attention_subgroup_matrix.wgsl';
 import {
   type AttentionMatrixTile, type AttentionPass, attentionMatrixSource, attentionTileConsts, attentionTileProblem,
   attentionWorkgroupBytes, generateAttentionMain,
 } from '../../shaders/attention_subgroup_matrix.gen.js';
-import { AttentionMask, attentionForward, attentionMatrixCandidates, attentionMatrixTile } from '../../src/nn/functional/attention.js';
+import {
+  AttentionMask, type AttentionMaskOptions, attentionBackward, attentionForward, attentionMatrixCandidates, attentionMatrixTile,
+} from '../../src/nn/functional/attention.js';
 import { tensorCoreConfig } from '../../src/tensor/matmul.js';
 import { Tensor } from '../../src/tensor/tensor.js';
 
@@ -140,4 +145,32 @@ fn main(@builtin(local_invocation_index) tid: u32) {${stubs[pass]}
     }
     await gpu.check();
   });
+}
+
+if (attentionMatrixCandidates(gpu, 'forward', 'f16', 64, []).length > 0) {
+  // Ragged lengths (not multiples of any tile), and masks that exercise the per-element path.
+  const cases: [string, Case, AttentionMaskOptions][] = [
+    ['causal', { b: 2, h: 3, tq: 77, tk: 77, d: 64 }, { causal: true }],
+    ['GLM (prefix + padding)', { b: 2, h: 2, tq: 95, tk: 95, d: 64 }, { causal: true, prefixLen: [40, 0], keyLen: [95, 70] }],
+    ['cross-attention (Tq != Tk, key padding)', { b: 2, h: 2, tq: 37, tk: 150, d: 64 }, { causal: false, keyLen: [150, 9] }],
+  ];
+  for (const [name, c, m] of cases) {
+    test(`tensor-core attention matches the f64 reference: ${name}`, async () => {
+      const q = held(randn(c.b * c.h * c.tq * c.d, 1), 'f16'), k = held(randn(c.b * c.h * c.tk * c.d, 2), 'f16');
+      const v = held(randn(c.b * c.h * c.tk * c.d, 3), 'f16'), dO = held(randn(c.b * c.h * c.tq * c.d, 4), 'f16');
+      const want = reference(c, allowedBy(c, m), 1 / Math.sqrt(c.d), q, k, v, dO);
+      const [tq, tk, tv, tdo] = [[q, c.tq], [k, c.tk], [v, c.tk], [dO, c.tq]]
+        .map(([x, t]) => Tensor.from(gpu, x as Float64Array, [c.b, c.h, t as number, c.d], 'f16'));
+      expect(attentionMatrixTile(gpu, 'forward', 'f16', c.d, [tq, tk, tv])).not.toBeNull();
+      const mask = AttentionMask.create(gpu, c.b, m);
+      const f = attentionForward(tq, tk, tv, mask);
+      const g = attentionBackward(tdo, tq, tk, tv, f.o, f.lse, mask);
+      expect(normErr(await f.o.toArray(), want.o), 'o').toBeLessThan(6e-3);
+      expect(normErr(await g.dq.toArray(), want.dq), 'dq').toBeLessThan(1.2e-2);
+      expect(normErr(await g.dk.toArray(), want.dk), 'dk').toBeLessThan(1.2e-2);
+      expect(normErr(await g.dv.toArray(), want.dv), 'dv').toBeLessThan(1.2e-2);
+      [tq, tk, tv, tdo, f.o, f.lse, g.dq, g.dk, g.dv].forEach((x) => x.dispose());
+      mask.dispose();
+    });
+  }
 }
