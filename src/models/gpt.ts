@@ -10,7 +10,7 @@ import { crossEntropy as crossEntropyForward, crossEntropyBackward } from '../nn
 import { Rng } from '../tensor/random.js';
 import type { DType } from '../tensor/dtype.js';
 import { matmul } from '../tensor/matmul.js';
-import { attention, crossEntropy, dropout, embedding, gelu, KvCache, layerNorm, linear } from '../nn/ops.js';
+import { attention, crossEntropy, dropout, embedding, gelu, KvCache, layerNorm, linear, paramGradDtype } from '../nn/ops.js';
 import { AttentionMask } from '../nn/functional/attention.js';
 import { ShapeError } from '../errors.js';
 import { checkGptConfig, type GptConfig } from './config.js';
@@ -118,15 +118,17 @@ export class Gpt {
       x = drop(x);
     }
     const hf = layerNorm(tape, x, p('ln_f.weight'), p('ln_f.bias'));
-    const logitBytes = c.vocabSize * (hf.value.dtype === 'f32' ? 4 : 2);
+    // bf16 logits are widened to an f32 copy for the loss, so they take 4 bytes too.
+    const logitBytes = c.vocabSize * (hf.value.dtype === 'f16' ? 2 : 4);
     const rows = this.maxLogitRows ?? Math.max(1, Math.floor((this.gpu.caps.limits.maxStorageBufferBindingSize * 0.85) / logitBytes));
     return targets ? lmHeadLoss(tape, hf, p('wte'), targets, rows) : lmHead(tape, hf, p('wte'));
   }
 
-  /** Empty KV caches for generating up to `maxLen` positions. */
+  /** Empty KV caches for generating up to `maxLen` positions (f32 for bf16 weights: what attention reads). */
   newCache(maxLen: number, dtype: DType): KvCache[] {
     const c = this.config;
-    return Array.from({ length: c.nLayer }, () => new KvCache(this.gpu, c.nHead, Math.min(maxLen, c.blockSize), c.nEmbd / c.nHead, dtype));
+    const stored = dtype === 'bf16' ? 'f32' : dtype;
+    return Array.from({ length: c.nLayer }, () => new KvCache(this.gpu, c.nHead, Math.min(maxLen, c.blockSize), c.nEmbd / c.nHead, stored));
   }
 }
 
@@ -159,7 +161,7 @@ function lmHeadLoss(tape: Tape, x: Var, wte: Var, targets: Tensor, maxRows: numb
   const saved = chunks.flatMap((c) => [c.logits, c.lse, c.count, c.x, c.t]);
   return tape.record(total!, [x, wte], (dloss) => {
     const dx = Tensor.empty(gpu, x.value.shape, x.value.dtype);
-    const dwte = Tensor.empty(gpu, wte.value.shape, wte.value.dtype);
+    const dwte = Tensor.empty(gpu, wte.value.shape, paramGradDtype(wte.value));
     let r = 0;
     chunks.forEach((c, i) => {
       const dl = scale(dloss, c.rows / N);
@@ -182,7 +184,7 @@ function lmHead(tape: Tape, x: Var, wte: Var): Var {
   const saved = [x.value.ref(), wte.value.ref()];
   return tape.record(logits, [x, wte], (dy) => {
     const [xs, ws] = saved;
-    return [matmul(dy, ws), matmul(dy, xs, { transA: true })];
+    return [matmul(dy, ws), matmul(dy, xs, { transA: true, outDtype: paramGradDtype(ws) })];
   }, saved);
 }
 

@@ -3,7 +3,7 @@
 import { Tape, Var } from '../tensor/autograd.js';
 import { Tensor } from '../tensor/tensor.js';
 import { ShapeError } from '../errors.js';
-import { contiguous, reduce } from '../tensor/ops.js';
+import { cast, contiguous, narrow, reduce } from '../tensor/ops.js';
 import { matmul } from '../tensor/matmul.js';
 import { layerNorm as layerNormForward, layerNormBackward } from './functional/norm.js';
 import { gelu as geluForward, geluBackward } from './functional/activation.js';
@@ -11,6 +11,12 @@ import { attentionForward, attentionBackward, AttentionMask } from './functional
 import { embedding as embeddingForward, embeddingBackward, positionalEmbeddingBackward } from './functional/embedding.js';
 import { crossEntropy as crossEntropyForward, crossEntropyBackward } from './functional/cross_entropy.js';
 import { dropout as dropoutForward, dropoutBackward } from './functional/dropout.js';
+
+/**
+ * The dtype a parameter's gradient is computed in: its own, but f32 for bf16 weights, whose
+ * gradients would otherwise be rounded to 8 bits of mantissa on their way to f32 masters.
+ */
+export const paramGradDtype = (p: Tensor) => (p.dtype === 'bf16' ? 'f32' : p.dtype);
 
 /** y = x W + b (+ residual), x [N, K], W [K, M]. */
 export function linear(tape: Tape, x: Var, w: Var, b: Var | null, residual: Var | null = null): Var {
@@ -20,9 +26,9 @@ export function linear(tape: Tape, x: Var, w: Var, b: Var | null, residual: Var 
   return tape.record(y, inputs, (dy) => {
     const [xs, ws] = saved;
     const dx = matmul(dy, ws, { transB: true });
-    const dw = matmul(xs, dy, { transA: true });
+    const dw = matmul(xs, dy, { transA: true, outDtype: paramGradDtype(ws) });
     const grads: (Tensor | null)[] = [dx, dw];
-    if (b) grads.push(reduce('sum', dy, 0));
+    if (b) grads.push(reduce('sum', dy, 0, false, paramGradDtype(b.value)));
     if (residual) grads.push(dy.ref());
     return grads;
   }, saved);
@@ -66,18 +72,27 @@ export function embedding(tape: Tape, table: Var, positions: Var, ids: Tensor): 
 
 const bytesPer = (t: Tensor) => (t.dtype === 'f16' || t.dtype === 'bf16' ? 2 : 4);
 
+/** f32 for bf16 (a storage format: kernels read f32 copies of it), else the dtype itself. */
+const computeDtype = (t: Tensor) => (t.dtype === 'bf16' ? 'f32' : t.dtype);
+/** What the kernels read: an f32 copy of a bf16 tensor, else another reference to it. */
+const widened = (t: Tensor) => (t.dtype === 'bf16' ? cast(t, 'f32') : t.ref());
+
 /**
  * Multi-head attention on the fused projection qkv [B*T, 3C] (laid out [B, T, 3, H, D]),
  * read in place as strided q, k, v views; returns o with the heads merged, [B*T, C] (laid out
  * [B, T, H, D]). The kernels write o, and in backward the fused gradient [B*T, 3C], straight
- * through strided views: no permuting copies.
+ * through strided views: no permuting copies. bf16 qkv, o and gradients are kept in bf16 and
+ * widened to f32 copies around the kernels.
  */
 export function attention(tape: Tape, qkv: Var, B: number, T: number, H: number, mask: AttentionMask, cache?: KvCache): Var {
   const C3 = qkv.value.shape[1];
   const C = C3 / 3, D = C / H;
   const gpu = qkv.value.gpu;
-  const [q, k, v] = headViews(qkv.value, [B, T, 3, H, D]);
-  const merged = Tensor.empty(gpu, [B * T, C], qkv.value.dtype);
+  const dtype = qkv.value.dtype;
+  const source = widened(qkv.value);
+  const [q, k, v] = headViews(source, [B, T, 3, H, D]);
+  source.dispose();
+  const merged = Tensor.empty(gpu, [B * T, C], computeDtype(qkv.value));
   const [out] = headViews(merged, [B, T, 1, H, D]);
   if (cache) {
     if (tape.enabled) throw new Error('the KV cache is for inference: disable the tape');
@@ -85,19 +100,22 @@ export function attention(tape: Tape, qkv: Var, B: number, T: number, H: number,
     [k, v].forEach((t) => t.dispose());
     const { o, lse } = attentionForward(q, cache.k, cache.v, AttentionMask.causal(cache.length - T), undefined, { out });
     [q, out, o, lse].forEach((t) => t.dispose());
-    return tape.record(merged, [], () => []);
+    return tape.record(narrow(merged, dtype), [], () => []);
   }
   const { o, lse } = attentionForward(q, k, v, mask, undefined, { out });
-  out.dispose();
-  const saved = [q, k, v, o, lse];
-  return tape.record(merged, [qkv], (dy) => {
-    const [qs, ks, vs, os, ls] = saved;
-    const [dO] = headViews(dy, [B, T, 1, H, D]);
-    const dqkv = Tensor.empty(gpu, [B * T, C3], dy.dtype);
+  [q, k, v, o, out].forEach((t) => t.dispose());
+  const result = narrow(merged, dtype);
+  const saved = [qkv.value.ref(), result.ref(), lse];
+  return tape.record(result, [qkv], (dy) => {
+    const [qkvW, oW, dyW] = [saved[0], saved[1], dy].map(widened);
+    const [qs, ks, vs] = headViews(qkvW, [B, T, 3, H, D]);
+    const [os] = headViews(oW, [B, T, 1, H, D]);
+    const [dO] = headViews(dyW, [B, T, 1, H, D]);
+    const dqkv = Tensor.empty(gpu, [B * T, C3], computeDtype(dy));
     const [dq, dk, dv] = headViews(dqkv, [B, T, 3, H, D]);
-    const g = attentionBackward(dO, qs, ks, vs, os, ls, mask, undefined, { grads: { dq, dk, dv } });
-    [dO, dq, dk, dv, g.dq, g.dk, g.dv].forEach((t) => t.dispose());
-    return [dqkv];
+    const g = attentionBackward(dO, qs, ks, vs, os, saved[2], mask, undefined, { grads: { dq, dk, dv } });
+    [qkvW, oW, dyW, qs, ks, vs, os, dO, dq, dk, dv, g.dq, g.dk, g.dv].forEach((t) => t.dispose());
+    return [narrow(dqkv, dy.dtype)];
   }, saved);
 }
 

@@ -19,7 +19,7 @@ const REDUCE: Kernel = { name: 'reduce', source: reduceWgsl };
 export function floatSpec(dtype: DType, name = 'T'): Spec {
   if (dtype === 'f16') return { enable: ['f16'], alias: { [name]: 'f16' } };
   if (dtype === 'f32') return { alias: { [name]: 'f32' } };
-  throw new ShapeError(`this op takes f32 or f16 tensors, got ${dtype}; cast() it first`);
+  throw new ShapeError(`this kernel takes f32 or f16 tensors, got ${dtype}; cast() it first`);
 }
 
 function merge(...specs: Spec[]): Spec {
@@ -54,6 +54,31 @@ export function cast(x: Tensor, dtype: DType): Tensor {
   x.gpu.dispatch(COPY, spec, [x.buffer, out.buffer], params, grid1d(Math.ceil(n / 2)));
   return out;
 }
+
+/**
+ * bf16 is a storage format: ops whose kernels read and write only f32 or f16 run on bf16 tensors
+ * through f32 temporaries (their arithmetic is f32 either way). Widens the bf16 tensors among
+ * `xs` (the others pass through), runs `body` on them and frees the temporaries; `narrow` then
+ * rounds the results that keep a bf16 input's dtype.
+ */
+export function viaF32<A extends (Tensor | null | undefined)[], R>(xs: [...A], body: (...xs: A) => R): R {
+  const wide = xs.map((x) => (x?.dtype === 'bf16' ? cast(x, 'f32') : x)) as A;
+  try {
+    return body(...wide);
+  } finally {
+    wide.forEach((w, i) => { if (w !== xs[i]) w!.dispose(); });
+  }
+}
+
+/** `t` stored as `dtype` when that is bf16 (t, an f32 result of viaF32, is consumed); else t itself. */
+export function narrow(t: Tensor, dtype: DType): Tensor {
+  if (dtype !== 'bf16' || t.dtype === 'bf16') return t;
+  const out = cast(t, 'bf16');
+  t.dispose();
+  return out;
+}
+
+export const anyBf16 = (...xs: (Tensor | null | undefined)[]): boolean => xs.some((x) => x?.dtype === 'bf16');
 
 /** A contiguous copy with the same dtype. */
 export function contiguous(x: Tensor): Tensor {
@@ -94,6 +119,7 @@ function pad4(v: readonly number[], fill: number): number[] {
 
 function elementwise(op: number, a: Tensor, b: Tensor | null, s: number): Tensor {
   if (b && a.dtype !== b.dtype) throw new ShapeError(`operands have different dtypes (${a.dtype}, ${b.dtype})`);
+  if (a.dtype === 'bf16') return narrow(viaF32([a, b], (af, bf) => elementwise(op, af, bf, s)), 'bf16');
   let shape = b ? broadcastShape(a.shape, b.shape) : [...a.shape];
   const out = Tensor.empty(a.gpu, shape, a.dtype);
   const n = out.size;
@@ -141,6 +167,9 @@ const FLOAT_OUT: DType[] = ['f32', 'f16'];
  * `outDtype` (default: x's), accumulating in f32 either way.
  */
 export function reduce(op: ReduceOp, x: Tensor, axis: number, keepDims = false, outDtype: DType = x.dtype): Tensor {
+  if (x.dtype === 'bf16' || outDtype === 'bf16') {
+    return narrow(viaF32([x], (xf) => reduce(op, xf, axis, keepDims, outDtype === 'bf16' ? 'f32' : outDtype)), outDtype);
+  }
   const ax = (axis + x.rank) % x.rank;
   if (!(ax >= 0 && ax < x.rank)) throw new ShapeError(`axis ${axis} is out of range for rank ${x.rank}`);
   const xc = x.isContiguous && !x.offset ? x : contiguous(x);
@@ -148,7 +177,7 @@ export function reduce(op: ReduceOp, x: Tensor, axis: number, keepDims = false, 
   const len = x.shape[ax];
   const inner = numel(x.shape.slice(ax + 1));
   const shape = keepDims ? x.shape.map((d, i) => (i === ax ? 1 : d)) : x.shape.filter((_, i) => i !== ax);
-  if (!FLOAT_OUT.includes(outDtype)) throw new ShapeError(`reduce stores f32 or f16 results, not ${outDtype}`);
+  if (!FLOAT_OUT.includes(outDtype)) throw new ShapeError(`reduce stores f32, f16 or bf16 results, not ${outDtype}`);
   const out = Tensor.empty(x.gpu, shape, outDtype);
   const code = { sum: 0, mean: 1, max: 2 }[op];
   const spec = (input: DType, output: DType, flags: string[], opCode = code) =>

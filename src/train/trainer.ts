@@ -86,13 +86,15 @@ export class Trainer {
       if (!t) throw new Error(`checkpoint lacks model.${s.name}`);
       this.params.set(s.name, new Var(t, true, s.name));
     }
-    // f16: every weight has an f16 copy (f16 activations, tensor-core GEMMs). bf16: the GEMM
-    // weight matrices are stored as bf16 (widened to f32 inside the GEMM); the embedding,
-    // norms, biases and activations stay f32 because only the GEMM kernels read bf16.
-    const lowDtype = (name: string, v: Var) => this.cfg.precision === 'f16' ? 'f16'
-      : this.cfg.precision === 'bf16' && v.value.rank === 2 && name.startsWith('h.') ? 'bf16' : null;
+    // f16: every weight has an f16 copy (f16 activations, tensor-core GEMMs). bf16: the weight
+    // matrices (embeddings included) have bf16 copies, so activations and their gradients are
+    // bf16 too; norm weights and biases stay f32 (tiny, and outside the matrix products).
+    // Arithmetic is f32 in both: kernels widen f16 and bf16 (GEMMs read bf16 directly; other
+    // kernels through f32 copies, see viaF32).
+    const lowDtype = (v: Var) => this.cfg.precision === 'f16' ? 'f16'
+      : this.cfg.precision === 'bf16' && v.value.rank === 2 ? 'bf16' : null;
     for (const [name, v] of this.params) {
-      const dt = lowDtype(name, v);
+      const dt = lowDtype(v);
       this.compute.set(name, dt ? new Var(cast(v.value, dt), true, name) : v);
     }
     this.opt = new TrainOptimizer(this.gpu, this.cfg, specs.map((s) => ({

@@ -10,7 +10,7 @@ import { type Case, allowedBy, normErr, reference } from '../helpers/attention64
 
 const gpu = await testGpu();
 
-const tol = { f32: 2e-5, f16: 6e-3 };
+const tol = { f32: 2e-5, f16: 6e-3, bf16: 1e-2 };
 
 interface RunOpts { scale?: number; tiles?: { forward: AttentionTiles; dkdv: AttentionTiles; dq: AttentionTiles } }
 
@@ -28,8 +28,12 @@ async function check(c: Case, m: AttentionMaskOptions, dtype: FloatDtype, seed: 
   const tv = Tensor.from(gpu, v, [c.b, c.h, c.tk, c.d], dtype);
   const tdo = Tensor.from(gpu, dO, [c.b, c.h, c.tq, c.d], dtype);
   const mask = AttentionMask.create(gpu, c.b, m);
-  const { o, lse } = attentionForwardTiled(tq, tk, tv, mask, opts.scale, opts.tiles?.forward);
-  const g = attentionBackwardTiled(tdo, tq, tk, tv, o, lse, mask, opts.scale, opts.tiles);
+  // bf16 goes through the public entry points, which widen it to f32 copies for the kernels.
+  const { o, lse } = dtype === 'bf16' ? attentionForward(tq, tk, tv, mask, opts.scale)
+    : attentionForwardTiled(tq, tk, tv, mask, opts.scale, opts.tiles?.forward);
+  const g = dtype === 'bf16' ? attentionBackward(tdo, tq, tk, tv, o, lse, mask, opts.scale)
+    : attentionBackwardTiled(tdo, tq, tk, tv, o, lse, mask, opts.scale, opts.tiles);
+  for (const out of [o, g.dq, g.dk, g.dv]) expect(out.dtype).toBe(dtype);
   const got = {
     o: await o.toArray(), lse: await lse.toArray(), dq: await g.dq.toArray(), dk: await g.dk.toArray(), dv: await g.dv.toArray(),
   };
@@ -56,21 +60,22 @@ const lengths = (...xs: number[]) => Uint32Array.from(xs);
 // Every kernel variant a test compiles costs seconds on the CPU adapter, so the cases share two
 // head dims with the default tiles: 24 (6 vec4s, fewer than the 8 threads across a row, so some
 // idle in P V) and 64 (GPT-2's, with other default tiles). f16 differs from f32 only in loads
-// and stores, so it runs on a subset.
+// and stores, and bf16 runs the f32 kernels on widened copies, so they run on a subset.
 const both = gpu.caps.f16 ? (['f32', 'f16'] as const) : (['f32'] as const);
+const stored = [...both, 'bf16'] as const;
 const kinds: [string, Case, AttentionMaskOptions, readonly FloatDtype[]][] = [
-  ['causal', { b: 2, h: 3, tq: 33, tk: 33, d: 24 }, { causal: true }, both],
+  ['causal', { b: 2, h: 3, tq: 33, tk: 33, d: 24 }, { causal: true }, stored],
   ['bidirectional', { b: 2, h: 3, tq: 17, tk: 17, d: 64 }, { causal: false }, ['f32']],
   ['prefix LM', { b: 2, h: 3, tq: 33, tk: 33, d: 24 }, { causal: true, prefixLen: lengths(5, 20) }, ['f32']],
   ['padding (bidirectional)', { b: 2, h: 3, tq: 17, tk: 17, d: 24 }, { causal: false, keyLen: lengths(17, 9) }, ['f32']],
   ['padding (causal)', { b: 2, h: 3, tq: 17, tk: 17, d: 24 }, { causal: true, keyLen: [12, 17] }, ['f32']],
   ['GLM blank infilling (part A bidirectional, part B causal, padded)', { b: 2, h: 3, tq: 33, tk: 33, d: 24 },
-    { causal: true, prefixLen: lengths(12, 0), keyLen: lengths(33, 30) }, both],
+    { causal: true, prefixLen: lengths(12, 0), keyLen: lengths(33, 30) }, stored],
   ['encoder-decoder cross-attention (Tq != Tk, key padding)', { b: 2, h: 3, tq: 17, tk: 29, d: 64 },
     { causal: false, keyLen: lengths(29, 11) }, ['f32']],
   ['causal with Tq < Tk (queries are the last positions, as with a KV cache)', { b: 2, h: 3, tq: 5, tk: 21, d: 24 }, { causal: true }, ['f32']],
   ['packed sequences (segment ids, causal)', { b: 2, h: 3, tq: 33, tk: 33, d: 24 },
-    { causal: true, segments: { q: [...Array(10).fill(0), ...Array(15).fill(1), ...Array(8).fill(2), ...Array(33).fill(7)] } }, both],
+    { causal: true, segments: { q: [...Array(10).fill(0), ...Array(15).fill(1), ...Array(8).fill(2), ...Array(33).fill(7)] } }, stored],
 ];
 
 for (const [name, c, m, types] of kinds) {
@@ -85,7 +90,7 @@ test('fully masked rows give o = 0, lse = -inf and zero gradients, never NaN', a
   // Row 0 has no keys at all; with offset -3 the first 3 queries of row 1 come before every key.
   const c = { b: 2, h: 3, tq: 17, tk: 17, d: 24 };
   const rowZero = 3 * 17 * 24;
-  for (const dtype of both) {
+  for (const dtype of stored) {
     const { got } = await check(c, { causal: true, causalOffset: -3, keyLen: lengths(0, 17) }, dtype, 4);
     for (const name of ['o', 'dq', 'dk', 'dv'] as const) expect(Array.from(got[name].slice(0, rowZero))).toEqual(Array(rowZero).fill(0));
     for (let h = 0; h < 3; h++) for (let i = 0; i < 3; i++) expect(got.lse[(3 + h) * 17 + i]).toBe(-Infinity);
@@ -250,6 +255,8 @@ test('shape, dtype and mask errors are clear', () => {
   expect(() => attentionForward(q, Tensor.zeros(gpu, [2, 3, 7, 4]), k, causal)).toThrow(/k must be \[2, 3, Tk, 24\]/);
   expect(() => attentionForward(q, k, Tensor.zeros(gpu, [2, 3, 6, 24]), causal)).toThrow(/v must have k's shape/);
   expect(() => attentionForward(q, k, Tensor.zeros(gpu, [2, 3, 7, 24], 'bf16'), causal)).toThrow(/share a dtype/);
+  const [qb, kb] = [q, k].map((t) => Tensor.zeros(gpu, t.shape, 'bf16'));
+  expect(() => attentionForward(qb, kb, kb, causal, undefined, { out: Tensor.zeros(gpu, q.shape, 'bf16') })).toThrow(/bf16 .* leave out opts.out/);
   expect(() => attentionForward(Tensor.zeros(gpu, [1, 1, 2, 129]), Tensor.zeros(gpu, [1, 1, 2, 129]), Tensor.zeros(gpu, [1, 1, 2, 129]), causal))
     .toThrow(/head dim must be 1..128/);
   expect(() => attentionForward(q.transpose(2, 3), k.transpose(2, 3), k.transpose(2, 3), causal)).toThrow(/contiguous last/);

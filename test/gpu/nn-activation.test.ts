@@ -2,10 +2,10 @@ import { testGpu, randn, maxRelErr } from '../helpers/gpu.js';
 import { Tensor } from '../../src/tensor/tensor.js';
 import { gelu, geluBackward, swiglu, swigluBackward } from '../../src/nn/functional/activation.js';
 import { ShapeError } from '../../src/errors.js';
-import { dot, finiteDifferenceError, held, type FloatDtype } from './nn-gradcheck.js';
+import { dot, finiteDifferenceError, held, floatDtypes } from './nn-gradcheck.js';
 
 const gpu = await testGpu();
-const dtypes: FloatDtype[] = gpu.caps.f16 ? ['f32', 'f16'] : ['f32'];
+const dtypes = floatDtypes(gpu.caps.f16);
 const K = Math.sqrt(2 / Math.PI);
 
 const geluRef = (x: number) => 0.5 * x * (1 + Math.tanh(K * (x + 0.044715 * x ** 3)));
@@ -44,7 +44,7 @@ test('the f64 reference activation gradients agree with finite differences', () 
 });
 
 for (const dtype of dtypes) {
-  const tol = dtype === 'f16' ? 3e-3 : 1e-5;
+  const tol = { f32: 1e-5, f16: 3e-3, bf16: 1.2e-2 }[dtype];
 
   // 77 columns: one element per thread; 76: four per thread (VEC4).
   for (const cols of [77, 76]) test(`gelu forward and backward match the f64 reference, including saturated inputs ([3, 5, ${cols}] ${dtype})`, async () => {

@@ -2,7 +2,7 @@ import { testGpu, randn } from '../helpers/gpu.js';
 import { Tensor } from '../../src/tensor/tensor.js';
 import { dropout, dropoutBackward } from '../../src/nn/functional/dropout.js';
 import { InputError, ShapeError } from '../../src/errors.js';
-import { held } from './nn-gradcheck.js';
+import { floatDtypes, held } from './nn-gradcheck.js';
 
 const gpu = await testGpu();
 
@@ -37,7 +37,7 @@ test('the Philox reference reproduces the Random123 known-answer vectors', () =>
   expect(hex(philox([0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344], [0xa4093822, 0x299f31d0]))).toBe('d16cfe09 94fdcceb 5001e420 24126ea1');
 });
 
-for (const dtype of gpu.caps.f16 ? (['f32', 'f16'] as const) : (['f32'] as const)) {
+for (const dtype of floatDtypes(gpu.caps.f16)) {
   test(`dropout draws exactly the Philox mask, keeps ~1-p, scales by 1/(1-p), and backward reuses the mask (${dtype})`, async () => {
     const n = 4099, p = 0.3, rng = { seed: 2 ** 40 + 12345, offset: 2 ** 33 + 7 };
     const x = held(randn(n, 3).map((v) => v + 2), dtype);   // no zeros, so a zero output means "dropped"

@@ -2,10 +2,10 @@ import { testGpu, randn, maxRelErr } from '../helpers/gpu.js';
 import { Tensor } from '../../src/tensor/tensor.js';
 import { embedding, embeddingBackward, positionalEmbeddingBackward, sumBuckets } from '../../src/nn/functional/embedding.js';
 import { ShapeError } from '../../src/errors.js';
-import { dot, finiteDifferenceError, held, type FloatDtype } from './nn-gradcheck.js';
+import { dot, finiteDifferenceError, held, floatDtypes } from './nn-gradcheck.js';
 
 const gpu = await testGpu();
-const dtypes: FloatDtype[] = gpu.caps.f16 ? ['f32', 'f16'] : ['f32'];
+const dtypes = floatDtypes(gpu.caps.f16);
 
 /** f64 reference: wte[ids] + wpe[position along the last axis]. */
 function embedRef(table: Float64Array, ids: number[], C: number, seq: number, pos?: Float64Array): Float64Array {
@@ -48,9 +48,10 @@ for (const dtype of dtypes) {
       const ti = Tensor.from(gpu, ids, [B, T], 'u32'), td = Tensor.from(gpu, dout, [B, T, C], dtype);
       const plain = embedding(tt, ti);
       expect(plain.shape).toEqual([B, T, C]);
+      expect(plain.dtype).toBe(dtype);
       expect(Array.from(await plain.toArray())).toEqual(Array.from(embedRef(table, ids, C, T)));
       const withPos = embedding(tt, ti, tp);
-      expect(maxRelErr(await withPos.toArray(), embedRef(table, ids, C, T, pos), 1e-2)).toBeLessThan(dtype === 'f16' ? 1e-3 : 1e-6);
+      expect(maxRelErr(await withPos.toArray(), embedRef(table, ids, C, T, pos), 1e-2)).toBeLessThan({ f32: 1e-6, f16: 1e-3, bf16: 4e-3 }[dtype]);
       const dtable = embeddingBackward(td, ti, V);
       expect(dtable.shape).toEqual([V, C]);
       expect(dtable.dtype).toBe('f32');

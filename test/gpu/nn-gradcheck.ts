@@ -1,13 +1,16 @@
 // Shared by the nn kernel tests: values as the GPU holds them, and a finite-difference
 // check that the f64 reference gradients the GPU is compared against are themselves right.
-import { fromF16Bits, toF16Bits } from '../../src/tensor/dtype.js';
+import { fromBf16Bits, fromF16Bits, toBf16Bits, toF16Bits } from '../../src/tensor/dtype.js';
 import { randn } from '../helpers/gpu.js';
 
-export type FloatDtype = 'f32' | 'f16';
+export type FloatDtype = 'f32' | 'f16' | 'bf16';
+
+/** Every float dtype the adapter can store: bf16 (read through f32 copies) always, f16 with shader-f16. */
+export const floatDtypes = (f16: boolean): FloatDtype[] => (f16 ? ['f32', 'f16', 'bf16'] : ['f32', 'bf16']);
 
 /** Values rounded to the storage dtype, so CPU references start from the GPU's inputs. */
 export const held = (x: ArrayLike<number>, dtype: FloatDtype): Float64Array =>
-  Float64Array.from(x, (v) => (dtype === 'f16' ? fromF16Bits(toF16Bits(v)) : Math.fround(v)));
+  Float64Array.from(x, (v) => (dtype === 'f16' ? fromF16Bits(toF16Bits(v)) : dtype === 'bf16' ? fromBf16Bits(toBf16Bits(v)) : Math.fround(v)));
 
 /**
  * Relative error between the analytic directional derivative grad . v and the central

@@ -2,10 +2,10 @@ import { testGpu, randn, maxRelErr } from '../helpers/gpu.js';
 import { Tensor } from '../../src/tensor/tensor.js';
 import { layerNorm, layerNormBackward, normRowLayout, rmsNorm, rmsNormBackward } from '../../src/nn/functional/norm.js';
 import { ShapeError } from '../../src/errors.js';
-import { dot, finiteDifferenceError, held, type FloatDtype } from './nn-gradcheck.js';
+import { dot, finiteDifferenceError, held, floatDtypes } from './nn-gradcheck.js';
 
 const gpu = await testGpu();
-const dtypes: FloatDtype[] = gpu.caps.f16 ? ['f32', 'f16'] : ['f32'];
+const dtypes = floatDtypes(gpu.caps.f16);
 
 /** f64 reference: LayerNorm (bias given) or RMSNorm (bias null) over rows of width C. */
 function normRef(x: Float64Array, w: Float64Array, b: Float64Array | null, C: number, eps: number) {
@@ -87,7 +87,7 @@ for (const dtype of dtypes) {
         const tdy = Tensor.from(gpu, dy, shape, dtype);
         const ref = normRef(x, w, kind === 'layer' ? b : null, C, eps);
         const grad = normGradRef(dy, x, w, kind === 'layer', C, eps);
-        const tol = dtype === 'f16' ? 4e-3 : 2e-5;
+        const tol = { f32: 2e-5, f16: 4e-3, bf16: 1.6e-2 }[dtype];
         const out: Tensor[] = [tx, tw, tb, tdy];
         if (kind === 'layer') {
           const { y, mean, rstd } = layerNorm(tx, tw, tb, eps);

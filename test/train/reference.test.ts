@@ -4,7 +4,10 @@ import { testGpu } from '../helpers/gpu.js';
 import { lossAndGrads, adamwStep } from '../reference/gpt64.js';
 import { Trainer } from '../../src/train/trainer.js';
 import { presetConfig, applyOverrides } from '../../src/train/config.js';
-import { gptParamSpecs, initParams } from '../../src/models/gpt.js';
+import { Gpt, gptParamSpecs, initParams } from '../../src/models/gpt.js';
+import { Tape, Var } from '../../src/tensor/autograd.js';
+import { Tensor } from '../../src/tensor/tensor.js';
+import { cast } from '../../src/tensor/ops.js';
 import type { GptConfig } from '../../src/models/config.js';
 import { randomBatch, type TokenSplits } from '../../src/data/batches.js';
 import { Rng } from '../../src/tensor/random.js';
@@ -53,6 +56,43 @@ test('the f64 reference gradient matches finite differences', () => {
       expect(Math.abs(fd - grads.get(name)![i]), `${name}[${i}]`).toBeLessThan(1e-7 + 1e-5 * Math.abs(fd));
     }
   }
+});
+
+test('bf16 weight matrices: bf16 logits, and the loss and f32 weight gradients of the f64 reference', async () => {
+  const specs = gptParamSpecs(model);
+  const init = initParams(specs, cfg.seed);
+  const weights = new Map<string, Var>();
+  const held = new Map<string, Float64Array>();   // the weights as the GPU holds them
+  for (const s of specs) {
+    const full = Tensor.from(gpu, init.get(s.name)!, s.shape);
+    const t = s.shape.length === 2 ? cast(full, 'bf16') : full.ref();
+    full.dispose();
+    weights.set(s.name, new Var(t, true, s.name));
+    held.set(s.name, Float64Array.from(await t.toArray()));
+  }
+  const [B, T] = [cfg.batchSize, cfg.seqLen];
+  const batch = randomBatch(data.train, B, T, cfg.seed, 0);
+  const want = lossAndGrads(model, held, batch.inputs, batch.targets, B, T);
+  const gpt = new Gpt(gpu, model);
+  const ids = Tensor.from(gpu, batch.inputs, [B * T], 'u32'), targets = Tensor.from(gpu, batch.targets, [B * T], 'u32');
+  const tape = new Tape();
+  expect(gpt.forward(tape, weights, ids, B, T).dtype).toBe('bf16');
+  const loss = gpt.forward(tape, weights, ids, B, T, targets);
+  const seed = Tensor.from(gpu, [1], [1]);
+  tape.backward(loss, seed);
+  expect(Math.abs((await loss.value.item()) - want.loss) / want.loss).toBeLessThan(1e-2);
+  for (const [name, v] of weights) {
+    expect(v.grad!.dtype, name).toBe(v.value.dtype === 'bf16' ? 'f32' : v.value.dtype);
+    const got = await v.grad!.toArray(), ref = want.grads.get(name)!;
+    const norm = (a: ArrayLike<number>) => Math.sqrt(Array.from(a).reduce((t, x) => t + x * x, 0));
+    const diff = norm(Array.from(got, (g, i) => g - ref[i]));
+    // Activations and their gradients are rounded to bf16 (8 significant bits) at every op.
+    expect(diff / norm(ref), name).toBeLessThan(5e-2);
+    v.grad!.dispose();
+    v.value.dispose();
+  }
+  tape.dispose();
+  [ids, targets].forEach((t) => t.dispose());
 });
 
 const modes = gpu.caps.f16 ? (['f32', 'f16', 'bf16'] as const) : (['f32', 'bf16'] as const);

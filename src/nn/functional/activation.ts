@@ -1,9 +1,10 @@
 // GELU (tanh approximation) and SwiGLU, forward and backward (shaders/activation.wgsl).
+// bf16 tensors are read through f32 copies and results rounded back (viaF32 in src/tensor/ops.ts).
 import activationWgsl from '../../../shaders/activation.wgsl';
 import type { Kernel } from '../../gpu/device.js';
 import { grid1d } from '../../gpu/grid.js';
 import { ShapeError } from '../../errors.js';
-import { floatSpec, mergeSpecs } from '../../tensor/ops.js';
+import { floatSpec, mergeSpecs, narrow, viaF32 } from '../../tensor/ops.js';
 import { Tensor } from '../../tensor/tensor.js';
 import { requireFloat, requireShape, withDense } from './util.js';
 
@@ -38,6 +39,7 @@ function checkGrad(op: string, dy: Tensor, x: Tensor, yShape: readonly number[])
 
 /** GELU with the tanh approximation used by GPT-2, elementwise. */
 export function gelu(x: Tensor): Tensor {
+  if (x.dtype === 'bf16') return narrow(viaF32([x], gelu), 'bf16');
   requireFloat(x, 'gelu input');
   const y = Tensor.empty(x.gpu, x.shape, x.dtype);
   runGelu(GELU_FORWARD, 'GELU_FORWARD', [x], y);
@@ -46,6 +48,7 @@ export function gelu(x: Tensor): Tensor {
 
 /** dx = dy * gelu'(x). */
 export function geluBackward(dy: Tensor, x: Tensor): Tensor {
+  if (x.dtype === 'bf16' && dy.dtype === 'bf16') return narrow(viaF32([dy, x], geluBackward), 'bf16');
   checkGrad('geluBackward', dy, x, x.shape);
   const dx = Tensor.empty(x.gpu, x.shape, x.dtype);
   runGelu(GELU_BACKWARD, 'GELU_BACKWARD', [dy, x], dx);
@@ -63,6 +66,7 @@ function swigluOutShape(op: string, x: Tensor): number[] {
 
 /** x [..., 2F] = [gate | up] -> silu(gate) * up, shape [..., F]. */
 export function swiglu(x: Tensor): Tensor {
+  if (x.dtype === 'bf16') return narrow(viaF32([x], swiglu), 'bf16');
   const shape = swigluOutShape('swiglu', x);
   const y = Tensor.empty(x.gpu, shape, x.dtype);
   run(SWIGLU_FORWARD, 'SWIGLU_FORWARD', [x], y, y.size, shape[shape.length - 1]);
@@ -71,6 +75,7 @@ export function swiglu(x: Tensor): Tensor {
 
 /** Gradient of swiglu with respect to x [..., 2F], given dy [..., F]. */
 export function swigluBackward(dy: Tensor, x: Tensor): Tensor {
+  if (x.dtype === 'bf16' && dy.dtype === 'bf16') return narrow(viaF32([dy, x], swigluBackward), 'bf16');
   const shape = swigluOutShape('swigluBackward', x);
   checkGrad('swigluBackward', dy, x, shape);
   const dx = Tensor.empty(x.gpu, x.shape, x.dtype);

@@ -13,7 +13,7 @@ import { type Gpu, type Kernel, type Param, f32, i32 } from '../../gpu/device.js
 import type { Spec } from '../../gpu/specialise.js';
 import { grid1d } from '../../gpu/grid.js';
 import { ShapeError } from '../../errors.js';
-import { floatSpec, mergeSpecs } from '../../tensor/ops.js';
+import { floatSpec, mergeSpecs, narrow, viaF32 } from '../../tensor/ops.js';
 import { tensorCoreConfig } from '../../tensor/matmul.js';
 import { Tensor } from '../../tensor/tensor.js';
 
@@ -382,6 +382,8 @@ function resolveScale(scale: number | undefined, d: number): number {
   return s;
 }
 
+const allBf16 = (...xs: Tensor[]) => xs.every((x) => x.dtype === 'bf16');
+
 export interface AttentionForwardOptions {
   /**
    * Where to write o: a [B, H, Tq, D] view with q's dtype and a contiguous last dimension, in a
@@ -407,13 +409,19 @@ export interface AttentionBackwardOptions {
 
 /**
  * o = softmax(scale * q k^T + mask) v, without materialising the Tq x Tk scores.
- * q [B, H, Tq, D], k and v [B, H, Tk, D] (f32 or f16; views with a contiguous last dimension are fine).
- * Returns o [B, H, Tq, D] (contiguous, or another reference to opts.out) and lse [B, H, Tq] (f32
- * row log-sum-exp, -inf for a row that may attend nothing, whose o is 0) to pass to
- * attentionBackward. Scale defaults to 1/sqrt(D).
+ * q [B, H, Tq, D], k and v [B, H, Tk, D] (f32, f16 or bf16; views with a contiguous last dimension
+ * are fine). Returns o [B, H, Tq, D] (contiguous, or another reference to opts.out) and lse
+ * [B, H, Tq] (f32 row log-sum-exp, -inf for a row that may attend nothing, whose o is 0) to pass
+ * to attentionBackward. Scale defaults to 1/sqrt(D). bf16 inputs are read through f32 copies and
+ * o is returned rounded to bf16 (no opts.out then).
  */
 export function attentionForward(q: Tensor, k: Tensor, v: Tensor, mask: AttentionMask, scale?: number,
   opts: AttentionForwardOptions = {}): { o: Tensor; lse: Tensor } {
+  if (allBf16(q, k, v)) {
+    if (opts.out) throw new ShapeError('attention on bf16 inputs computes in f32 copies and returns a new o; leave out opts.out');
+    const r = viaF32([q, k, v], (qf, kf, vf) => attentionForwardTiled(qf, kf, vf, mask, scale, undefined, opts));
+    return { o: narrow(r.o, 'bf16'), lse: r.lse };
+  }
   return attentionForwardTiled(q, k, v, mask, scale, undefined, opts);
 }
 
@@ -447,10 +455,16 @@ export function attentionForwardTiled(q: Tensor, k: Tensor, v: Tensor, mask: Att
 /**
  * Gradients of attentionForward: given dO (the gradient of o) and the forward's o and lse,
  * returns dq, dk, dv (the dtype of q): each contiguous (dk and dv share one buffer), or another
- * reference to the views in opts.grads. Deterministic: no atomics.
+ * reference to the views in opts.grads. Deterministic: no atomics. bf16 tensors are read through
+ * f32 copies and the gradients returned rounded to bf16 (no opts.grads then).
  */
 export function attentionBackward(dO: Tensor, q: Tensor, k: Tensor, v: Tensor, o: Tensor, lse: Tensor,
   mask: AttentionMask, scale?: number, opts: AttentionBackwardOptions = {}): { dq: Tensor; dk: Tensor; dv: Tensor } {
+  if (allBf16(dO, q, k, v, o)) {
+    if (opts.grads) throw new ShapeError('attention on bf16 inputs computes in f32 copies and returns new gradients; leave out opts.grads');
+    const g = viaF32([dO, q, k, v, o], (df, qf, kf, vf, of) => attentionBackwardTiled(df, qf, kf, vf, of, lse, mask, scale, undefined, opts));
+    return { dq: narrow(g.dq, 'bf16'), dk: narrow(g.dk, 'bf16'), dv: narrow(g.dv, 'bf16') };
+  }
   return attentionBackwardTiled(dO, q, k, v, o, lse, mask, scale, undefined, opts);
 }
 

@@ -2,11 +2,12 @@
 // (shaders/cross_entropy.wgsl). The mean loss stays on the GPU (no read-back); backward
 // recomputes the softmax from the logits and the saved log-sum-exp, optionally writing the
 // gradient over the logits' own buffer.
+// bf16 tensors are read through f32 copies and results rounded back (viaF32 in src/tensor/ops.ts).
 import crossEntropyWgsl from '../../../shaders/cross_entropy.wgsl';
 import { f32, type Kernel, type Param } from '../../gpu/device.js';
 import { grid1d } from '../../gpu/grid.js';
 import { InputError, ShapeError } from '../../errors.js';
-import { floatSpec, mergeSpecs } from '../../tensor/ops.js';
+import { floatSpec, mergeSpecs, narrow, viaF32 } from '../../tensor/ops.js';
 import { Tensor } from '../../tensor/tensor.js';
 import { requireFloat, requireShape, withDense } from './util.js';
 
@@ -53,6 +54,7 @@ function checkArgs(logits: Tensor, op: string, targets: Tensor, opts: CrossEntro
 
 /** Cross-entropy of logits [..., V] against class ids [...]: per-row losses and their mean. */
 export function crossEntropy(logits: Tensor, targets: Tensor, opts: CrossEntropyOptions = {}): CrossEntropyOutput {
+  if (logits.dtype === 'bf16') return viaF32([logits], (lf) => crossEntropy(lf, targets, opts));
   const { rows, vocab, uniforms } = checkArgs(logits, 'crossEntropy', targets, opts);
   const gpu = logits.gpu;
   const rowLoss = Tensor.empty(gpu, targets.shape, 'f32');
@@ -71,12 +73,16 @@ export function crossEntropy(logits: Tensor, targets: Tensor, opts: CrossEntropy
  * Gradient of the mean loss with respect to the logits: (softmax - target) * dloss / count,
  * zero on ignored rows. `dloss` is the upstream gradient of `loss` (f32 [1] tensor, or a
  * number). With `inPlace` the result overwrites the logits' buffer (which must be contiguous)
- * and is returned as a new reference to it: the logits' values are gone afterwards.
+ * and is returned as a new reference to it: the logits' values are gone afterwards. bf16 logits
+ * are read through an f32 copy, which takes the gradient in place; it is returned rounded to bf16.
  */
 export function crossEntropyBackward(
   logits: Tensor, targets: Tensor, saved: { lse: Tensor; count: Tensor }, dloss: Tensor | number,
   opts: CrossEntropyOptions & { inPlace?: boolean } = {},
 ): Tensor {
+  if (logits.dtype === 'bf16') {
+    return narrow(viaF32([logits], (lf) => crossEntropyBackward(lf, targets, saved, dloss, { ...opts, inPlace: true })), 'bf16');
+  }
   const op = 'crossEntropyBackward';
   const { rows, vocab, uniforms } = checkArgs(logits, op, targets, opts);
   requireShape(saved.lse, targets.shape, `${op} lse (from the forward pass)`);

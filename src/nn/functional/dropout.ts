@@ -2,11 +2,12 @@
 // nothing is stored between forward and backward; the backward pass regenerates the mask.
 // Callers give every dropout site and step its own offset (e.g. a running counter), so
 // masks never repeat, and a checkpointed (seed, counter) reproduces a run exactly.
+// bf16 tensors are read through f32 copies and results rounded back (viaF32 in src/tensor/ops.ts).
 import dropoutWgsl from '../../../shaders/dropout.wgsl';
 import { f32, type Kernel } from '../../gpu/device.js';
 import { grid1d } from '../../gpu/grid.js';
 import { InputError, ShapeError } from '../../errors.js';
-import { floatSpec } from '../../tensor/ops.js';
+import { floatSpec, narrow, viaF32 } from '../../tensor/ops.js';
 import { Tensor } from '../../tensor/tensor.js';
 import { requireFloat, withDense } from './util.js';
 
@@ -26,6 +27,7 @@ function words(v: number, what: string): [number, number] {
 }
 
 function apply(op: string, x: Tensor, p: number, rng: DropoutRng): Tensor {
+  if (x.dtype === 'bf16' && p !== 0) return narrow(viaF32([x], (xf) => apply(op, xf, p, rng)), 'bf16');
   requireFloat(x, `${op} input`);
   if (!(p >= 0 && p < 1)) throw new InputError(`${op} probability must be in [0, 1), got ${p}`);
   const [seedLo, seedHi] = words(rng.seed, 'seed');

@@ -1,12 +1,13 @@
 // Embedding lookup (optionally fused with learned positions) and its deterministic backward
 // pass (shaders/embedding.wgsl): positions are grouped by id with exact u32 counting, each
 // id's positions sorted, and dout rows summed in that fixed order, so gradients are
-// bitwise reproducible. Gradients are f32, the precision of master weights.
+// bitwise reproducible. Gradients are f32, the precision of master weights. bf16 tables and
+// gradients are read through f32 copies (bf16 is a storage format; see viaF32).
 import embeddingWgsl from '../../../shaders/embedding.wgsl';
 import type { Kernel } from '../../gpu/device.js';
 import { grid1d } from '../../gpu/grid.js';
 import { ShapeError } from '../../errors.js';
-import { floatSpec, mergeSpecs } from '../../tensor/ops.js';
+import { anyBf16, floatSpec, mergeSpecs, narrow, viaF32 } from '../../tensor/ops.js';
 import { Tensor } from '../../tensor/tensor.js';
 import { requireFloat, withDense } from './util.js';
 
@@ -29,6 +30,7 @@ function checkIds(op: string, ids: Tensor): void {
  * Ids >= V give NaN rows.
  */
 export function embedding(table: Tensor, ids: Tensor, positional?: Tensor): Tensor {
+  if (anyBf16(table, positional)) return narrow(viaF32([table, positional], (tf, pf) => embedding(tf, ids, pf)), table.dtype);
   const op = 'embedding';
   requireFloat(table, `${op} table`);
   checkIds(op, ids);
@@ -51,6 +53,7 @@ export function embedding(table: Tensor, ids: Tensor, positional?: Tensor): Tens
 
 /** dtable [V, C] (f32) for embedding(table, ids): the sum of dout rows per id; ids >= V are skipped. */
 export function embeddingBackward(dout: Tensor, ids: Tensor, vocab: number): Tensor {
+  if (dout.dtype === 'bf16') return viaF32([dout], (df) => embeddingBackward(df, ids, vocab));
   const op = 'embeddingBackward';
   requireFloat(dout, `${op} dout`);
   checkIds(op, ids);
@@ -86,6 +89,7 @@ export function embeddingBackward(dout: Tensor, ids: Tensor, vocab: number): Ten
  * `order` in place).
  */
 export function sumBuckets(dout: Tensor, starts: Tensor, order: Tensor): Tensor {
+  if (dout.dtype === 'bf16') return viaF32([dout], (df) => sumBuckets(df, starts, order));
   requireFloat(dout, 'sumBuckets dout');
   if (dout.rank !== 2 || starts.dtype !== 'u32' || order.dtype !== 'u32' || starts.rank !== 1 || starts.size < 1) {
     throw new ShapeError('sumBuckets takes dout [N, C], starts u32 [V + 1] and order u32 [N]');
@@ -102,6 +106,7 @@ export function sumBuckets(dout: Tensor, starts: Tensor, order: Tensor): Tensor 
 
 /** dpositional [maxPositions, C] (f32) for embedding(..., positional): dout summed over all but its last two axes. */
 export function positionalEmbeddingBackward(dout: Tensor, maxPositions: number): Tensor {
+  if (dout.dtype === 'bf16') return viaF32([dout], (df) => positionalEmbeddingBackward(df, maxPositions));
   const op = 'positionalEmbeddingBackward';
   requireFloat(dout, `${op} dout`);
   if (dout.rank < 2) throw new ShapeError(`${op} dout must be [..., T, C], got [${dout.shape}]`);

@@ -1,12 +1,13 @@
 // LayerNorm and RMSNorm over the last dimension, forward and backward (shaders/layernorm.wgsl).
 // Forward returns the per-row statistics (f32) that backward needs; backward returns dx
 // and the parameter gradients, reduced over rows deterministically (no float atomics).
+// bf16 tensors are read through f32 copies and results rounded back (viaF32 in src/tensor/ops.ts).
 import layernormWgsl from '../../../shaders/layernorm.wgsl';
 import { f32, type Kernel } from '../../gpu/device.js';
 import { grid1d } from '../../gpu/grid.js';
 import type { Spec } from '../../gpu/specialise.js';
 import { ShapeError } from '../../errors.js';
-import { floatSpec, mergeSpecs } from '../../tensor/ops.js';
+import { anyBf16, floatSpec, mergeSpecs, narrow, viaF32 } from '../../tensor/ops.js';
 import { Tensor } from '../../tensor/tensor.js';
 import { requireFloat, requireShape, withDense } from './util.js';
 
@@ -93,7 +94,11 @@ function checkInputs(op: string, x: Tensor, weight: Tensor, bias: Tensor | null,
   return [x.size / cols, cols];
 }
 
-function forward(kind: Kind, x: Tensor, weight: Tensor, bias: Tensor | null, eps: number) {
+function forward(kind: Kind, x: Tensor, weight: Tensor, bias: Tensor | null, eps: number): { y: Tensor; mean: Tensor | null; rstd: Tensor } {
+  if (anyBf16(x, weight, bias)) {
+    const r = viaF32([x, weight, bias], (xf, wf, bf) => forward(kind, xf, wf, bf, eps));
+    return { ...r, y: narrow(r.y, x.dtype) };
+  }
   const op = kind === 'rms' ? 'rmsNorm' : 'layerNorm';
   const [rows, cols] = checkInputs(op, x, weight, bias, eps);
   const gpu = x.gpu;
@@ -110,7 +115,12 @@ function forward(kind: Kind, x: Tensor, weight: Tensor, bias: Tensor | null, eps
   return { y, mean, rstd };
 }
 
-function backward(kind: Kind, dy: Tensor, x: Tensor, weight: Tensor, mean: Tensor | null, rstd: Tensor) {
+function backward(kind: Kind, dy: Tensor, x: Tensor, weight: Tensor, mean: Tensor | null, rstd: Tensor):
+  { dx: Tensor; dweight: Tensor; dbias: Tensor | null } {
+  if (anyBf16(dy, x, weight)) {
+    const r = viaF32([dy, x, weight], (df, xf, wf) => backward(kind, df, xf, wf, mean, rstd));
+    return { dx: narrow(r.dx, x.dtype), dweight: narrow(r.dweight, weight.dtype), dbias: r.dbias && narrow(r.dbias, weight.dtype) };
+  }
   const op = kind === 'rms' ? 'rmsNormBackward' : 'layerNormBackward';
   const [rows, cols] = checkInputs(op, x, weight, null);
   requireShape(dy, x.shape, `${op} dy (the gradient of y, shaped like x)`);

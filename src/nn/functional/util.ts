@@ -25,7 +25,7 @@ export function withDense<R>(xs: Tensor[], body: (...ts: Tensor[]) => R): R {
 
 export function requireFloat(x: Tensor, what: string): void {
   if (x.dtype !== 'f32' && x.dtype !== 'f16') {
-    throw new ShapeError(`${what} must be f32 or f16, got ${x.dtype}; cast() it first`);
+    throw new ShapeError(`${what} must be f32, f16 or bf16, got ${x.dtype}`);
   }
 }
 
