@@ -1,4 +1,6 @@
-// esbuild plugin for the browser test bundle (test/browser/entry.ts -> dist/test-browser.js).
+// esbuild plugin for the browser test bundle (test/browser/entry.ts -> dist/test-browser.js), and with
+// `{ host: 'node' }` for the Node bundle of the GPU tests (test/device/entry.ts -> dist/gpu-tests.mjs),
+// which keeps the Node host and lists only test/gpu.
 // - `virtual:browser-test-files` becomes a generated module listing every browser test file,
 //   each behind a lazy import, so a new test/gpu/*.test.ts joins the browser run at the next build.
 // - test/helpers/host.ts (Node platform) is swapped for test/browser/host.ts (browser platform),
@@ -18,14 +20,15 @@ const TEST_DIRS = [
 ];
 
 /** Repository-relative paths of the browser test files, sorted. */
-export function browserTestFiles() {
-  return TEST_DIRS.flatMap(({ dir, pattern }) =>
+export function browserTestFiles(dirs = TEST_DIRS) {
+  return dirs.flatMap(({ dir, pattern }) =>
     existsSync(join(root, dir))
       ? readdirSync(join(root, dir)).filter((f) => pattern.test(f)).sort().map((f) => `${dir}/${f}`)
       : []);
 }
 
-export function browserTestsPlugin() {
+export function browserTestsPlugin({ host = 'browser' } = {}) {
+  const dirs = host === 'node' ? TEST_DIRS.slice(0, 1) : TEST_DIRS;
   const nodeHost = join(root, 'test/helpers/host.ts');
   const browserHost = join(root, 'test/browser/host.ts');
   return {
@@ -33,15 +36,16 @@ export function browserTestsPlugin() {
     setup(build) {
       build.onResolve({ filter: /^virtual:browser-test-files$/ }, () => ({ path: 'browser-test-files', namespace: 'browser-tests' }));
       build.onLoad({ filter: /.*/, namespace: 'browser-tests' }, () => {
-        const entries = browserTestFiles().map((f) => `  ${JSON.stringify(f)}: () => import(${JSON.stringify('./' + f)}),`);
+        const entries = browserTestFiles(dirs).map((f) => `  ${JSON.stringify(f)}: () => import(${JSON.stringify('./' + f)}),`);
         return {
           contents: `export const testFiles = {\n${entries.join('\n')}\n};\n`,
           loader: 'js',
           resolveDir: root,
           // Adding or removing a test file changes the list (for esbuild's watch mode).
-          watchDirs: TEST_DIRS.map(({ dir }) => join(root, dir)).filter((d) => existsSync(d)),
+          watchDirs: dirs.map(({ dir }) => join(root, dir)).filter((d) => existsSync(d)),
         };
       });
+      if (host === 'node') return;
       build.onResolve({ filter: /\/host\.js$/ }, (args) =>
         resolve(args.resolveDir, args.path.replace(/\.js$/, '.ts')) === nodeHost ? { path: browserHost } : undefined);
       build.onResolve({ filter: /^node:/ }, (args) => ({

@@ -14,4 +14,5 @@ await Promise.all([
   build({ ...common, platform: 'browser', entryPoints: ['src/browser/index.ts'], outfile: 'dist/webtrain.browser.js' }),
   build({ ...common, platform: 'browser', entryPoints: ['test/browser/entry.ts'], outfile: 'dist/test-browser.js',
     plugins: [browserTestsPlugin()] }),
+  build({ ...node, entryPoints: ['test/device/entry.ts'], outfile: 'dist/gpu-tests.mjs', plugins: [browserTestsPlugin({ host: 'node' })] }),
 ]);

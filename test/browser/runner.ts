@@ -58,10 +58,10 @@ function caseReport(t: Test): CaseReport {
   return { name: names.join(' > '), state: t.result?.state ?? t.mode, ms: Math.round(t.result?.duration ?? 0), errors: errorsOf(t) };
 }
 
-const progress = (p: Progress) => console.log(PROGRESS + JSON.stringify(p));
+const logProgress = (p: Progress) => console.log(PROGRESS + JSON.stringify(p));
 
-/** Imports one test file (`load`) and runs its cases one at a time, logging progress as it goes. */
-export async function runFile(path: string, load: () => Promise<unknown>): Promise<FileReport> {
+/** Imports one test file (`load`) and runs its cases one at a time, reporting progress as it goes (default: console lines for the page's driver). */
+export async function runFile(path: string, load: () => Promise<unknown>, progress: (p: Progress) => void = logProgress): Promise<FileReport> {
   const start = performance.now();
   let collected = 0;
   const runner: VitestRunner = {
