@@ -10,7 +10,8 @@ import { loadLatestCheckpoint } from '../train/checkpoint.js';
 import { applyOverrides } from '../train/config.js';
 import { tokenizerFromFile } from '../train/data.js';
 import { sampleText } from '../train/generate.js';
-import { Trainer } from '../train/trainer.js';
+import { validationLoss } from '../train/trainer.js';
+import { checkSplits } from '../data/batches.js';
 import { trainingData } from './train.js';
 import { numberFlag } from './flags.js';
 
@@ -65,7 +66,7 @@ export function registerGenerate(program: Command): void {
     .option('--batches <n>', 'evaluation batches')
     .action(async (o: { checkpoint: string; data?: string; batches?: string }) => {
       const gpu = await Gpu.create();
-      const { ck, weights } = await loadRun(gpu, o.checkpoint);
+      const { ck, model, weights } = await loadRun(gpu, o.checkpoint);
       const batches = o.batches === undefined ? undefined : num('batches', o.batches, 0);
       const cfg = applyOverrides(JSON.parse(ck.metadata.train_config), { evalBatches: batches }, 'flags');
       const data = await trainingData(o.data ?? (ck.metadata.data || undefined));
@@ -73,15 +74,11 @@ export function registerGenerate(program: Command): void {
       if (data.vocabSize > modelConfig.vocabSize) {
         throw new InputError(`the data's vocabulary (${data.vocabSize} tokens) is larger than the model's (${modelConfig.vocabSize}); evaluate on data made with the run's tokenizer`);
       }
-      const trainer = new Trainer(gpu, cfg, modelConfig, data, null);
-      await trainer.init(false);
-      for (const [name, v] of trainer.params) {
-        const src = weights.get(name)!.value;
-        gpu.copy(src.buffer, 0, v.value.buffer, 0, src.size * 4);
-      }
-      const loss = await trainer.evaluate();
+      checkSplits(data, cfg.seqLen);
+      // The checkpoint's f32 master weights, whatever precision the run trained in.
+      const loss = await validationLoss(model, weights, data.val, cfg);
       console.log(JSON.stringify({ step: ck.step, val_loss: loss, val_ppl: Math.exp(loss) }));
-      trainer.dispose();
+      for (const v of weights.values()) v.value.dispose();
       gpu.destroy();
     });
 }

@@ -188,22 +188,7 @@ export class Trainer {
 
   /** Mean validation loss over the fixed evaluation batches. */
   async evaluate(): Promise<number> {
-    const { cfg } = this;
-    const compute = this.compute;
-    let total = 0;
-    for (let i = 0; i < cfg.evalBatches; i++) {
-      const batch = evalBatch(this.data.val, cfg.batchSize, cfg.seqLen, i, cfg.evalBatches);
-      const tape = new Tape();
-      tape.enabled = false;
-      const ids = Tensor.from(this.gpu, batch.inputs, [batch.inputs.length], 'u32');
-      const tg = Tensor.from(this.gpu, batch.targets, [batch.targets.length], 'u32');
-      const loss = this.model.forward(tape, compute, ids, cfg.batchSize, cfg.seqLen, tg);
-      total += await loss.value.item();
-      tape.dispose();
-      ids.dispose();
-      tg.dispose();
-    }
-    return total / cfg.evalBatches;
+    return validationLoss(this.model, this.compute, this.data.val, this.cfg);
   }
 
   /** Writes a checkpoint of the current state into `out`. */
@@ -266,3 +251,24 @@ function accumulate(sum: Tensor, loss: Tensor): Tensor {
   return next;
 }
 
+/**
+ * Mean loss of `weights` over the fixed evaluation batches of `tokens` (cfg.evalBatches windows
+ * of cfg.batchSize x cfg.seqLen, the same at every call): what training logs as val_loss.
+ */
+export async function validationLoss(model: Gpt, weights: Map<string, Var>, tokens: TokenSplits['val'],
+  cfg: Pick<TrainConfig, 'batchSize' | 'seqLen' | 'evalBatches'>): Promise<number> {
+  let total = 0;
+  for (let i = 0; i < cfg.evalBatches; i++) {
+    const batch = evalBatch(tokens, cfg.batchSize, cfg.seqLen, i, cfg.evalBatches);
+    const tape = new Tape();
+    tape.enabled = false;
+    const ids = Tensor.from(model.gpu, batch.inputs, [batch.inputs.length], 'u32');
+    const tg = Tensor.from(model.gpu, batch.targets, [batch.targets.length], 'u32');
+    const loss = model.forward(tape, weights, ids, cfg.batchSize, cfg.seqLen, tg);
+    total += await loss.value.item();
+    tape.dispose();
+    ids.dispose();
+    tg.dispose();
+  }
+  return total / cfg.evalBatches;
+}

@@ -200,6 +200,21 @@ describe('train, resume, generate and eval on a shard directory', () => {
     expect(ownLines(bad.stderr)).toEqual([expect.stringMatching(/^webtrain: flags: 'evalBatches' must be an integer in \[1, /)]);
   });
 
+  test('eval of a run trained in bf16 scores the checkpoint\'s f32 weights, close to what training logged from its bf16 copies', async () => {
+    const dir = join(work, 'bf16-run');
+    const fast = join(work, 'fast.json');
+    await writeFile(fast, JSON.stringify({ ...SETTINGS, lr: 1e-2 }));
+    const t = await webtrain('train', '--preset', 'tiny', '--config', fast, '--data', shards, '--steps', '6', '--precision', 'bf16', '--out', dir);
+    expect(t.code, t.stderr).toBe(0);
+    const evals = (await readMetrics(dir)).filter((l) => 'val_loss' in l).map((l) => l.val_loss);
+    const last = evals.at(-1)!;
+    // Training moved the weights well beyond the tolerance below, so fresh weights could not pass.
+    expect(evals[0] - last).toBeGreaterThan(0.1);
+    const r = await webtrain('eval', '--checkpoint', dir);
+    expect(r.code, r.stderr).toBe(0);
+    expect(Math.abs(JSON.parse(r.stdout).val_loss - last)).toBeLessThan(0.02 * last);
+  });
+
   test('generate and eval on a directory that is not a finished run say what is missing', async () => {
     const empty = await mkdtemp(join(work, 'empty-'));
     const noTokenizer = await webtrain('generate', '--checkpoint', empty, '--prompt', 'The');
