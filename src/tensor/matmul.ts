@@ -244,14 +244,18 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
         ...(res ? ['RESIDUAL'] : []), ...(transA ? ['TRANS_A'] : []), ...(transB ? ['TRANS_B'] : []),
       ],
     };
+    // (offset, leading dim, batch stride) of C, the residual and the bias, for the vectorised epilogues.
+    const epilogueLayouts = [[opts.c?.offset ?? 0, outLayout.ld, outLayout.batchStride],
+      ...(res ? [[res.offset, resLayout!.ld, res.rank > 2 ? resLayout!.batchStride : 0]] : []), [opts.bias?.offset ?? 0, 0, 0]];
     let kernel: Kernel, spec: Spec, tile: { bm: number; bn: number };
     if (variant === 'subgroup-matrix') {
       const t = (opts.tile as SubgroupMatrixTile | undefined) ?? defaultSubgroupMatrixTile(gpu, problem);
       const why = !t ? 'this adapter has no f16 subgroup-matrix support' : subgroupMatrixProblem(gpu, problem, t);
       if (why) throw new ShapeError(`matmul: the subgroup-matrix kernel cannot run this product: ${why}`);
       [kernel, tile] = [subgroupMatrixKernel(t!), t!];
-      const vecEpilogue = vectorEpilogue(t!, N, [[opts.c?.offset ?? 0, outLayout.ld, outLayout.batchStride],
-        ...(res ? [[res.offset, resLayout!.ld, res.rank > 2 ? resLayout!.batchStride : 0]] : []), [opts.bias?.offset ?? 0, 0, 0]]);
+      // Each invocation owns a run of adjacent outputs of one fragment row.
+      const run = (t!.frag.m * t!.frag.n) / t!.sub;
+      const vecEpilogue = t!.frag.n % run === 0 && vectorEpilogue(run, N, epilogueLayouts);
       spec = {
         ...epilogue, enable: ['f16', 'chromium_experimental_subgroup_matrix'], const: tileConsts(t!),
         flags: [...epilogue.flags!, ...(vecEpilogue ? ['VEC_EPI'] : [])],
@@ -268,6 +272,8 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
         const: { BM: t.bm, BN: t.bn, BK: t.bk, TM: t.tm, TN: t.tn },
         flags: [
           ...epilogue.flags!, ...(vecA ? ['VEC_A'] : []), ...(vecB ? ['VEC_B'] : []),
+          // Only where bias or residual are read: see VEC_EPI in shaders/gemm.wgsl.
+          ...((opts.bias || res) && vectorEpilogue(4, N, epilogueLayouts) ? ['VEC_EPI'] : []),
           ...(a.dtype === 'bf16' ? ['A_BF16'] : []), ...(b.dtype === 'bf16' ? ['B_BF16'] : []),
         ],
       };
@@ -372,14 +378,13 @@ function checkTiledTile(t: TiledTile): void {
 }
 
 /**
- * Whether the tensor-core epilogue may move C, bias and residual four at a time (flag VEC_EPI):
- * each invocation's run of adjacent outputs is a whole number of vec4s, lies wholly inside or
- * outside N, and every (offset, leading dim, batch stride) of those operands is a multiple of 4.
+ * Whether an epilogue may move C, bias and residual four at a time (flag VEC_EPI) when each
+ * invocation owns `run` adjacent outputs of a row: the run is a whole number of vec4s and lies
+ * wholly inside or outside N, and every (offset, leading dim, batch stride) of those operands is
+ * a multiple of 4.
  */
-function vectorEpilogue(t: SubgroupMatrixTile, n: number, layouts: number[][]): boolean {
-  const run = (t.frag.m * t.frag.n) / t.sub;
-  return Number.isInteger(run) && run % 4 === 0 && t.frag.n % run === 0 && n % run === 0 &&
-    layouts.every((l) => l.every((v) => v % 4 === 0));
+function vectorEpilogue(run: number, n: number, layouts: number[][]): boolean {
+  return Number.isInteger(run) && run % 4 === 0 && n % run === 0 && layouts.every((l) => l.every((v) => v % 4 === 0));
 }
 
 function subgroupMatrixKernel(tile: SubgroupMatrixTile): Kernel {

@@ -109,23 +109,34 @@ test('strided views are read in place: transposed views, row slices (lda > K), m
   [wide, a, bNK, c, out, base, view, prod].forEach((t) => t.dispose());
 });
 
-test('alpha and beta accumulate into c in place', async () => {
-  const p = { m: 33, n: 17, k: 9 };
+// With a bias, N = 17 takes the element-by-element epilogue and N = 20 the vec4 one (VEC_EPI).
+for (const n of [17, 20]) test(`alpha and beta accumulate into c in place, with and without a bias (N = ${n})`, async () => {
+  const p = { m: 33, n, k: 9 };
   const { av, bv, a, b } = operands(p, 'f32', 21);
   const cv = randn(p.m * p.n, 22).map(Math.fround);
-  const c = Tensor.from(gpu, cv, [p.m, p.n]);
-  const out = matmul(a, b, { c, alpha: 0.5, beta: -2 });
+  const biasV = randn(p.n, 23).map(Math.fround);
+  const c = Tensor.from(gpu, cv, [p.m, p.n]), bias = Tensor.from(gpu, biasV, [p.n]);
+  const out = matmul(a, b, { c, alpha: 0.5, beta: -2, bias });
   expect(out).toBe(c);
   const ab = reference(av, bv, p);
-  expect(maxRelErr(await c.toArray(), ab.map((v, i) => 0.5 * v - 2 * cv[i]))).toBeLessThan(tol.f32);
+  expect(maxRelErr(await c.toArray(), ab.map((v, i) => 0.5 * v - 2 * cv[i] + biasV[i % p.n]), 0.05)).toBeLessThan(tol.f32);
   matmul(a, b, { c }); // beta 0 overwrites
   expect(maxRelErr(await c.toArray(), ab)).toBeLessThan(tol.f32);
-  [a, b, c].forEach((t) => t.dispose());
+  // Into columns 1..n of a wider buffer: the offset is not a multiple of 4, so one at a time again.
+  const wide = Tensor.zeros(gpu, [p.m, p.n + 4]);
+  const view = wide.slice(1, 1, 1 + p.n);
+  matmul(a, b, { c: view, beta: 1, bias });
+  const all = await wide.toArray();
+  const got = Array.from({ length: p.m * p.n }, (_, i) => all[Math.floor(i / p.n) * (p.n + 4) + 1 + (i % p.n)]);
+  expect(maxRelErr(got, ab.map((v, i) => v + biasV[i % p.n]), 0.05)).toBeLessThan(tol.f32);
+  expect(Array.from({ length: p.m }, (_, r) => [all[r * (p.n + 4)], ...all.slice(r * (p.n + 4) + 1 + p.n, (r + 1) * (p.n + 4))]).flat().every((v) => v === 0)).toBe(true);
+  [a, b, c, bias, view, wide].forEach((t) => t.dispose());
 });
 
 for (const dtype of dtypes) {
-  test(`bias + gelu + residual epilogue, residual batched and shared (${dtype})`, async () => {
-    const p = { m: 13, n: 37, k: 24, batch: 2, shareB: true };
+  // N = 37 takes the element-by-element epilogue; N = 44 four outputs at a time (VEC_EPI).
+  for (const n of [37, 44]) test(`bias + gelu + residual epilogue, residual batched and shared (N = ${n}, ${dtype})`, async () => {
+    const p = { m: 13, n, k: 24, batch: 2, shareB: true };
     const { av, bv, a, b } = operands(p, dtype, 31);
     const biasV = held(randn(p.n, 32), dtype), resV = held(randn(2 * p.m * p.n, 33), dtype);
     const bias = Tensor.from(gpu, biasV, [p.n], dtype);
