@@ -119,7 +119,6 @@ export function attention(tape: Tape, qkv: Var, B: number, T: number, H: number,
   }, saved);
 }
 
-/** The [B, H, T, D] views of the parts of a contiguous [B*T, parts*C] tensor laid out [B, T, parts, H, D]. */
 /**
  * The per-head [B, H, T, D] views of x laid out as [B, T, parts, H, D] (parts = 3 for a fused qkv
  * projection or its gradient, 1 for merged heads): one view per part, no copies.

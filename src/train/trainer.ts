@@ -257,7 +257,8 @@ function accumulate(sum: Tensor, loss: Tensor): Tensor {
  */
 export async function validationLoss(model: Gpt, weights: Map<string, Var>, tokens: TokenSplits['val'],
   cfg: Pick<TrainConfig, 'batchSize' | 'seqLen' | 'evalBatches'>): Promise<number> {
-  let total = 0;
+  // Summed on the GPU and read once: a read per batch would wait for each batch in turn.
+  let total: Tensor | null = null;
   for (let i = 0; i < cfg.evalBatches; i++) {
     const batch = evalBatch(tokens, cfg.batchSize, cfg.seqLen, i, cfg.evalBatches);
     const tape = new Tape();
@@ -265,10 +266,12 @@ export async function validationLoss(model: Gpt, weights: Map<string, Var>, toke
     const ids = Tensor.from(model.gpu, batch.inputs, [batch.inputs.length], 'u32');
     const tg = Tensor.from(model.gpu, batch.targets, [batch.targets.length], 'u32');
     const loss = model.forward(tape, weights, ids, cfg.batchSize, cfg.seqLen, tg);
-    total += await loss.value.item();
+    total = total ? accumulate(total, loss.value.ref()) : loss.value.ref();
     tape.dispose();
     ids.dispose();
     tg.dispose();
   }
-  return total / cfg.evalBatches;
+  const sum = await total!.item();
+  total!.dispose();
+  return sum / cfg.evalBatches;
 }
