@@ -10,7 +10,7 @@ import { crossEntropy as crossEntropyForward, crossEntropyBackward } from '../nn
 import { Rng } from '../tensor/random.js';
 import type { DType } from '../tensor/dtype.js';
 import { matmul } from '../tensor/matmul.js';
-import { attention, crossEntropy, dropout, embedding, gelu, KvCache, layerNorm, linear, paramGradDtype } from '../nn/ops.js';
+import { attention, crossEntropy, dropout, embedding, gelu, KvCache, layerNorm, linear, paramGradDtype, computeDtype } from '../nn/ops.js';
 import { AttentionMask } from '../nn/functional/attention.js';
 import { ShapeError } from '../errors.js';
 import { checkGptConfig, type GptConfig } from './config.js';
@@ -127,8 +127,7 @@ export class Gpt {
   /** Empty KV caches for generating up to `maxLen` positions (f32 for bf16 weights: what attention reads). */
   newCache(maxLen: number, dtype: DType): KvCache[] {
     const c = this.config;
-    const stored = dtype === 'bf16' ? 'f32' : dtype;
-    return Array.from({ length: c.nLayer }, () => new KvCache(this.gpu, c.nHead, Math.min(maxLen, c.blockSize), c.nEmbd / c.nHead, stored));
+    return Array.from({ length: c.nLayer }, () => new KvCache(this.gpu, c.nHead, Math.min(maxLen, c.blockSize), c.nEmbd / c.nHead, computeDtype(dtype)));
   }
 }
 

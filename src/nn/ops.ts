@@ -2,6 +2,7 @@
 // map its output gradient to its inputs' gradients (the backward kernels).
 import { Tape, Var } from '../tensor/autograd.js';
 import { Tensor } from '../tensor/tensor.js';
+import type { DType } from '../tensor/dtype.js';
 import { ShapeError } from '../errors.js';
 import { cast, contiguous, narrow, reduce } from '../tensor/ops.js';
 import { matmul } from '../tensor/matmul.js';
@@ -12,11 +13,14 @@ import { embedding as embeddingForward, embeddingBackward, positionalEmbeddingBa
 import { crossEntropy as crossEntropyForward, crossEntropyBackward } from './functional/cross_entropy.js';
 import { dropout as dropoutForward, dropoutBackward } from './functional/dropout.js';
 
+/** f32 for bf16 (a storage format: kernels read f32 copies of it), else the dtype itself. */
+export const computeDtype = (dtype: DType): DType => (dtype === 'bf16' ? 'f32' : dtype);
+
 /**
- * The dtype a parameter's gradient is computed in: its own, but f32 for bf16 weights, whose
- * gradients would otherwise be rounded to 8 bits of mantissa on their way to f32 masters.
+ * The dtype a parameter's gradient is computed in: f32 for bf16 weights, whose gradients would
+ * otherwise be rounded to 8 bits of mantissa on their way to f32 masters; else the weight's own.
  */
-export const paramGradDtype = (p: Tensor) => (p.dtype === 'bf16' ? 'f32' : p.dtype);
+export const paramGradDtype = (p: Tensor) => computeDtype(p.dtype);
 
 /** y = x W + b (+ residual), x [N, K], W [K, M]. */
 export function linear(tape: Tape, x: Var, w: Var, b: Var | null, residual: Var | null = null): Var {
@@ -72,8 +76,6 @@ export function embedding(tape: Tape, table: Var, positions: Var, ids: Tensor): 
 
 const bytesPer = (t: Tensor) => (t.dtype === 'f16' || t.dtype === 'bf16' ? 2 : 4);
 
-/** f32 for bf16 (a storage format: kernels read f32 copies of it), else the dtype itself. */
-const computeDtype = (t: Tensor) => (t.dtype === 'bf16' ? 'f32' : t.dtype);
 /** What the kernels read: an f32 copy of a bf16 tensor, else another reference to it. */
 const widened = (t: Tensor) => (t.dtype === 'bf16' ? cast(t, 'f32') : t.ref());
 
@@ -92,7 +94,7 @@ export function attention(tape: Tape, qkv: Var, B: number, T: number, H: number,
   const source = widened(qkv.value);
   const [q, k, v] = headViews(source, [B, T, 3, H, D]);
   source.dispose();
-  const merged = Tensor.empty(gpu, [B * T, C], computeDtype(qkv.value));
+  const merged = Tensor.empty(gpu, [B * T, C], computeDtype(qkv.value.dtype));
   const [out] = headViews(merged, [B, T, 1, H, D]);
   if (cache) {
     if (tape.enabled) throw new Error('the KV cache is for inference: disable the tape');
@@ -111,7 +113,7 @@ export function attention(tape: Tape, qkv: Var, B: number, T: number, H: number,
     const [qs, ks, vs] = headViews(qkvW, [B, T, 3, H, D]);
     const [os] = headViews(oW, [B, T, 1, H, D]);
     const [dO] = headViews(dyW, [B, T, 1, H, D]);
-    const dqkv = Tensor.empty(gpu, [B * T, C3], computeDtype(dy));
+    const dqkv = Tensor.empty(gpu, [B * T, C3], computeDtype(dy.dtype));
     const [dq, dk, dv] = headViews(dqkv, [B, T, 3, H, D]);
     const g = attentionBackward(dO, qs, ks, vs, os, saved[2], mask, undefined, { grads: { dq, dk, dv } });
     [qkvW, oW, dyW, qs, ks, vs, os, dO, dq, dk, dv, g.dq, g.dk, g.dv].forEach((t) => t.dispose());
