@@ -19,10 +19,12 @@ export interface AttentionMatrixTile {
   stream: number;
   /** Head dimension. */
   d: number;
+  /** The lanes of a row take interleaved columns instead of adjacent ones (see column() in the template). */
+  interleave?: boolean;
 }
 
 export function attentionTileName(pass: AttentionPass, t: AttentionMatrixTile): string {
-  return `attention_${pass}_sm_d${t.d}_sg${t.nsg}x${t.sub}_s${t.stream}_f${t.frag.m}x${t.frag.n}x${t.frag.k}`;
+  return `attention_${pass}_sm_d${t.d}_sg${t.nsg}x${t.sub}_s${t.stream}_f${t.frag.m}x${t.frag.n}x${t.frag.k}${t.interleave ? '_il' : ''}`;
 }
 
 /** Workgroup memory the pass needs, in bytes (mirrors the template's var<workgroup> declarations). */
@@ -50,8 +52,8 @@ export function attentionTileProblem(t: AttentionMatrixTile): string | null {
 }
 
 /** The Spec constants the template expects for this tile. */
-export function attentionTileConsts(t: AttentionMatrixTile): Record<string, number> {
-  return { NSG: t.nsg, SUB: t.sub, FM: t.frag.m, FN: t.frag.n, FK: t.frag.k, STREAM: t.stream };
+export function attentionTileConsts(t: AttentionMatrixTile): Record<string, number | boolean> {
+  return { NSG: t.nsg, SUB: t.sub, FM: t.frag.m, FN: t.frag.n, FK: t.frag.k, STREAM: t.stream, INTERLEAVE: t.interleave === true };
 }
 
 /** The generated entry point of one pass. */

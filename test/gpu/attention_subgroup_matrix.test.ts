@@ -137,10 +137,12 @@ if (gpu.caps.f16 && gpu.caps.subgroups) {
 fn main(@builtin(local_invocation_index) tid: u32) {${stubs[pass]}
 }` };
       for (const out of [[], ['OUT_VEC4']]) {
-        gpu.pipeline(kernel, {
-          enable: ['f16', 'subgroups'], alias: { T: 'f16' }, const: { D: small.d, ...attentionTileConsts(small) },
-          flags: ['VEC4', pass.toUpperCase(), ...(pass === 'forward' ? [] : ['GRAD']), ...out],
-        });
+        for (const interleave of [false, true]) {
+          gpu.pipeline(kernel, {
+            enable: ['f16', 'subgroups'], alias: { T: 'f16' }, const: { D: small.d, ...attentionTileConsts({ ...small, interleave }) },
+            flags: ['VEC4', pass.toUpperCase(), ...(pass === 'forward' ? [] : ['GRAD']), ...out],
+          });
+        }
       }
     }
     await gpu.check();
@@ -154,8 +156,12 @@ if (attentionMatrixCandidates(gpu, 'forward', 'f16', 64, []).length > 0) {
     ['GLM (prefix + padding)', { b: 2, h: 2, tq: 95, tk: 95, d: 64 }, { causal: true, prefixLen: [40, 0], keyLen: [95, 70] }],
     ['cross-attention (Tq != Tk, key padding)', { b: 2, h: 2, tq: 37, tk: 150, d: 64 }, { causal: false, keyLen: [150, 9] }],
   ];
-  for (const [name, c, m] of cases) {
-    test(`tensor-core attention matches the f64 reference: ${name}`, async () => {
+  // Each case runs with every pass's default tile shape, its lanes on adjacent and on interleaved columns.
+  const lanes = (pass: AttentionPass, interleave: boolean) => ({ ...attentionMatrixCandidates(gpu, pass, 'f16', 64, [])[0], interleave });
+  const tileSets: [string, AttentionMatrixTile, { dkdv: AttentionMatrixTile; dq: AttentionMatrixTile }][] = [false, true].map((il) =>
+    [il ? 'interleaved lanes' : 'adjacent columns', lanes('forward', il), { dkdv: lanes('dkdv', il), dq: lanes('dq', il) }]);
+  for (const [name, c, m] of cases) for (const [tiles, forwardTile, backwardTiles] of tileSets) {
+    test(`tensor-core attention matches the f64 reference: ${name}, ${tiles}`, async () => {
       const q = held(randn(c.b * c.h * c.tq * c.d, 1), 'f16'), k = held(randn(c.b * c.h * c.tk * c.d, 2), 'f16');
       const v = held(randn(c.b * c.h * c.tk * c.d, 3), 'f16'), dO = held(randn(c.b * c.h * c.tq * c.d, 4), 'f16');
       const want = reference(c, allowedBy(c, m), 1 / Math.sqrt(c.d), q, k, v, dO);
@@ -163,8 +169,8 @@ if (attentionMatrixCandidates(gpu, 'forward', 'f16', 64, []).length > 0) {
         .map(([x, t]) => Tensor.from(gpu, x as Float64Array, [c.b, c.h, t as number, c.d], 'f16'));
       expect(attentionMatrixTile(gpu, 'forward', 'f16', c.d, [tq, tk, tv])).not.toBeNull();
       const mask = AttentionMask.create(gpu, c.b, m);
-      const f = attentionForward(tq, tk, tv, mask);
-      const g = attentionBackward(tdo, tq, tk, tv, f.o, f.lse, mask);
+      const f = attentionForward(tq, tk, tv, mask, undefined, { matrixTile: forwardTile });
+      const g = attentionBackward(tdo, tq, tk, tv, f.o, f.lse, mask, undefined, { matrixTiles: backwardTiles });
       expect(normErr(await f.o.toArray(), want.o), 'o').toBeLessThan(6e-3);
       expect(normErr(await g.dq.toArray(), want.dq), 'dq').toBeLessThan(1.2e-2);
       expect(normErr(await g.dk.toArray(), want.dk), 'dk').toBeLessThan(1.2e-2);
