@@ -1,6 +1,9 @@
 // Shared by the optimizer kernels (prepended by src/optim/kernels.ts; not a kernel itself).
 // - The gradient is binding 2, `grad`: f32 or f16 storage (alias G), or packed bf16 pairs in u32
-//   words (flag G_BF16, low half first), always widened to f32.
+//   words (flag G_BF16, low half first), always widened to f32. `load_grad(i)` reads element i.
+//   With flag VEC4 it is read 4 elements at a time instead: `load_grad4(i)` (i a multiple of 4) reads
+//   elements i..i+3 with one vector load (vec4 of G, or 2 bf16 words), for kernels whose gradient
+//   offset is a multiple of 4 and whose buffers hold whole vectors (see vec4Aligned in kernels.ts).
 // - `store_low` writes the optional low-precision copy of updated weights: flag COPY_F16 (array<f16>)
 //   or COPY_BF16 (packed u32 pairs, round to nearest even). The kernel declares `low` and a Params
 //   field `oc` (the copy's element offset, even for bf16); callers pass pairs starting at an even index,
@@ -8,6 +11,18 @@
 // - The optimizer control buffer, where a kernel binds it, is f32 words
 //   [t (applied updates), grad norm, grad multiplier (1/loss scale times clip coefficient), skip, found_inf].
 
+#if VEC4
+#if G_BF16
+@group(0) @binding(2) var<storage, read> grad: array<vec2<u32>>;
+fn load_grad4(i: u32) -> vec4<f32> {
+  let w = grad[i >> 2u];
+  return bitcast<vec4<f32>>(vec4<u32>(w.x << 16u, w.x & 0xffff0000u, w.y << 16u, w.y & 0xffff0000u));
+}
+#else
+@group(0) @binding(2) var<storage, read> grad: array<vec4<G>>;
+fn load_grad4(i: u32) -> vec4<f32> { return vec4<f32>(grad[i >> 2u]); }
+#endif
+#else
 #if G_BF16
 @group(0) @binding(2) var<storage, read> grad: array<u32>;
 fn load_grad(i: u32) -> f32 { let w = grad[i >> 1u]; return bitcast<f32>(select(w << 16u, w & 0xffff0000u, (i & 1u) == 1u)); }
@@ -15,14 +30,13 @@ fn load_grad(i: u32) -> f32 { let w = grad[i >> 1u]; return bitcast<f32>(select(
 @group(0) @binding(2) var<storage, read> grad: array<G>;
 fn load_grad(i: u32) -> f32 { return f32(grad[i]); }
 #endif
+#endif
 
 const CTRL_T = 0u;
 const CTRL_NORM = 1u;
 const CTRL_MULT = 2u;
 const CTRL_SKIP = 3u;
 const CTRL_FOUND_INF = 4u;
-
-fn is_finite(x: f32) -> bool { return (bitcast<u32>(x) & 0x7f800000u) != 0x7f800000u; }
 
 fn bf16_bits(x: f32) -> u32 {
   let u = bitcast<u32>(x);

@@ -1,7 +1,7 @@
 // AdamW with decoupled weight decay and bias correction (PyTorch semantics), one kernel per parameter.
 import { type Gpu, f32 } from '../gpu/device.js';
 import { Tensor } from '../tensor/tensor.js';
-import { ADAMW } from './kernels.js';
+import { ADAMW, vec4Aligned } from './kernels.js';
 import { type CommonOptions, type ParamSpec, Optimizer, checkRange } from './optimizer.js';
 import { grid1d } from '../gpu/grid.js';
 
@@ -39,8 +39,11 @@ export class AdamW extends Optimizer {
     const wd = p.decay ? this.weightDecay : 0;
     const params = [...this.offsets(i, grad), f32(lr), f32(this.beta1), f32(this.beta2), f32(1 - this.beta1), f32(1 - this.beta2), f32(this.eps), f32(wd),
       f32(lnBeta(this.beta1)), f32(lnBeta(this.beta2))];
-    this.gpu.dispatch(ADAMW, this.kernelSpec(i, grad, {}), [this.control.buffer, grad.buffer, p.param.buffer, this.m[i].buffer, this.v[i].buffer, this.copyBuffer(i)],
-      params, grid1d(Math.ceil(p.param.size / 2)));
+    // m and v are the optimizer's own tensors at offset 0; the copy is written in pairs at any offset.
+    const vec4 = vec4Aligned(p.param, grad, this.m[i], this.v[i]);
+    this.gpu.dispatch(ADAMW, this.kernelSpec(i, grad, vec4 ? { flags: ['VEC4'] } : {}),
+      [this.control.buffer, grad.buffer, p.param.buffer, this.m[i].buffer, this.v[i].buffer, this.copyBuffer(i)],
+      params, grid1d(Math.ceil(p.param.size / (vec4 ? 4 : 2))));
   }
 
   protected override paramState(i: number): Record<string, Tensor> {

@@ -10,6 +10,7 @@ import type { Kernel } from '../gpu/device.js';
 import type { Spec } from '../gpu/specialise.js';
 import { ShapeError } from '../errors.js';
 import type { DType } from '../tensor/dtype.js';
+import type { Tensor } from '../tensor/tensor.js';
 
 const withCommon = (name: string, source: string): Kernel => ({ name, source: `${commonWgsl}\n${source}` });
 
@@ -20,9 +21,22 @@ export const ADAMW = withCommon('optim_adamw', adamwWgsl);
 export const ADAFACTOR = withCommon('optim_adafactor', adafactorWgsl);
 export const ACCUMULATE = withCommon('optim_accumulate', accumulateWgsl);
 
-/** Workgroups per gradient in the sum-of-squares pass: a function of the size only (determinism). */
+/**
+ * Workgroups per gradient in the sum-of-squares pass: a function of the size only (determinism).
+ * At least 8192 elements (32 per thread) per workgroup, so small gradients take one; at most 1024,
+ * which an H100 holds resident at once (132 SMs x 8 workgroups of 256 threads): the biggest fill it.
+ */
 export function sumsqGroups(n: number): number {
-  return Math.max(1, Math.min(Math.ceil(n / 4096), 512));
+  return Math.max(1, Math.min(Math.ceil(n / 8192), 1024));
+}
+
+/**
+ * Whether kernels may read and write these contiguous tensors as vectors of 4 elements (flag VEC4):
+ * each starts at an element offset that is a multiple of 4 and lies in a buffer of whole 16-byte
+ * vectors, so a last partial vector is still inside the buffer (pool buffers always are).
+ */
+export function vec4Aligned(...tensors: Tensor[]): boolean {
+  return tensors.every((t) => t.offset % 4 === 0 && t.buffer.size % 16 === 0);
 }
 
 /** Gradient storage: f32 or f16 (alias G), or bf16 pairs (flag G_BF16). */

@@ -13,7 +13,7 @@ import type { Spec } from '../gpu/specialise.js';
 import { InputError, ShapeError } from '../errors.js';
 import { mergeSpecs } from '../tensor/ops.js';
 import { Tensor } from '../tensor/tensor.js';
-import { FINALIZE, GRAD_SUMSQ, gradSpec, lowCopySpec, sumsqGroups } from './kernels.js';
+import { FINALIZE, GRAD_SUMSQ, gradSpec, lowCopySpec, sumsqGroups, vec4Aligned } from './kernels.js';
 import { DynamicLossScaler, SCALER_WORDS } from './loss_scaler.js';
 
 export interface ParamSpec {
@@ -175,7 +175,8 @@ export abstract class Optimizer {
     const scalerState = this.lossScaler?.state ?? this.unitScale!;
     grads.forEach((g, i) => {
       const groups = sumsqGroups(g.size);
-      this.gpu.dispatch(GRAD_SUMSQ, gradSpec(g.dtype), [scalerState.buffer, g.buffer, this.partials.buffer],
+      const spec = mergeSpecs(gradSpec(g.dtype), vec4Aligned(g) ? { flags: ['VEC4'] } : {});
+      this.gpu.dispatch(GRAD_SUMSQ, spec, [scalerState.buffer, g.buffer, this.partials.buffer],
         [g.size, g.offset, this.partialBase[i], groups], [groups]);
     });
     const s = this.lossScaler;

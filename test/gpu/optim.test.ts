@@ -7,6 +7,7 @@ import {
   AdaFactor, AdamW, DynamicLossScaler, GradAccumulator, SGD, type Optimizer, type ParamSpec,
   constantSchedule, warmupCosineSchedule, warmupLinearSchedule,
 } from '../../src/optim/index.js';
+import { sumsqGroups, vec4Aligned } from '../../src/optim/kernels.js';
 import { InputError, ShapeError } from '../../src/errors.js';
 
 const gpu = await testGpu();
@@ -179,6 +180,108 @@ for (const gdtype of gradDtypes) {
     owned.forEach((t) => t.dispose());
   });
 }
+
+/** `values` as a view at element `offset` of a larger buffer, between `pad` copies of `fill`. */
+function placed(values: ArrayLike<number>, offset: number, dtype: DType, fill: number, pad = 5): { base: Tensor; view: Tensor } {
+  const base = Tensor.from(gpu, [...Array(offset).fill(fill), ...Array.from(values), ...Array(pad).fill(fill)], [offset + values.length + pad], dtype);
+  return { base, view: base.slice(0, offset, offset + values.length) };
+}
+const bits = (x: ArrayLike<number>) => Array.from(new Uint32Array(Float32Array.from(x).buffer));
+
+for (const gdtype of gradDtypes) {
+  test(`AdamW: the vector and scalar paths match f64 and each other bit for bit, at ragged sizes and offsets with f16/bf16 copies (${gdtype} grads)`, async () => {
+    const f16Copy: DType = gpu.caps.f16 ? 'f16' : 'bf16';
+    const oddF16 = (o: number) => (gpu.caps.f16 ? o : o + 1); // bf16 copies start on a word
+    // Element offsets [parameter, gradient, copy] in two runs: each tensor takes the vector path (VEC4:
+    // parameter and gradient offsets multiples of 4) in one run and the scalar path in the other.
+    const layouts: { n: number; copy?: DType; at: [number, number, number][] }[] = [
+      { n: 1001, copy: f16Copy, at: [[0, 0, oddF16(1)], [1, 1, oddF16(3)]] },
+      { n: 1003, copy: 'bf16', at: [[4, 8, 2], [5, 8, 2]] },
+      { n: 1002, copy: f16Copy, at: [[8, 4, 4], [8, 5, 6]] },
+      { n: 1001, copy: 'bf16', at: [[1, 0, 0], [4, 0, 0]] },
+      { n: 1003, copy: f16Copy, at: [[0, 3, oddF16(3)], [0, 4, oddF16(1)]] },
+      { n: 1000, at: [[0, 0, 0], [2, 2, 0]] },
+    ];
+    const vecPath = (run: number) => layouts.map((l) => l.at[run][0] % 4 === 0 && l.at[run][1] % 4 === 0);
+    expect(vecPath(0)).toEqual(vecPath(1).map((v) => !v));
+    const cfg = { lr: 1e-2, b1: 0.9, b2: 0.999, eps: 1e-8, weightDecay: 0.1, maxGradNorm: 100 }; // the norm is about 45, and 450 in step 2
+    const init = layouts.map((l, i) => randn(l.n, 500 + i).map(Math.fround));
+    const grads = [0, 1, 2].map((step) => layouts.map((l, i) => randn(l.n, 600 + 10 * step + i).map((v) => held(v * (step === 1 ? 10 : 1), gdtype))));
+    /** Three steps with the tensors placed as in run `r`; returns the bits to compare. */
+    const run = async (r: number) => {
+      const owned: Tensor[] = [];
+      const keep = <T extends { base: Tensor; view: Tensor }>(x: T) => { owned.push(x.base, x.view); return x; };
+      const params = layouts.map((l, i) => keep(placed(init[i], l.at[r][0], 'f32', 3)));
+      const copies = layouts.map((l) => (l.copy ? keep(placed(new Float64Array(l.n), l.at[r][2], l.copy, 7)) : undefined));
+      const opt = new AdamW(gpu, layouts.map((_, i) => ({ name: `p${i}`, param: params[i].view, decay: i !== 5, lowPrecisionCopy: copies[i]?.view })),
+        { lr: cfg.lr, beta1: cfg.b1, beta2: cfg.b2, eps: cfg.eps, weightDecay: cfg.weightDecay, maxGradNorm: cfg.maxGradNorm });
+      const ref = layouts.map((_, i) => ({ p: Float64Array.from(init[i]), m: new Float64Array(init[i].length), v: new Float64Array(init[i].length) }));
+      let clipped = 0;
+      for (let step = 0; step < 3; step++) {
+        const g = layouts.map((l, i) => keep(placed(grads[step][i], l.at[r][1], gdtype, NaN)));
+        if (step === 0) expect(layouts.map((_, i) => vec4Aligned(params[i].view, g[i].view)), `run ${r}`).toEqual(vecPath(r));
+        opt.step(g.map((x) => x.view));
+        const { coef } = clipCoef(grads[step], cfg.maxGradNorm);
+        if (coef < 1) clipped++;
+        ref.forEach((rf, i) => adamwRef(rf.p, grads[step][i].map((x) => x * coef), rf.m, rf.v, step + 1, { ...cfg, wd: i !== 5 ? cfg.weightDecay : 0 }));
+      }
+      expect(clipped).toBe(1);
+      const out: number[][] = [];
+      const st = opt.stateTensors();
+      for (let i = 0; i < layouts.length; i++) {
+        const l = layouts[i];
+        const [op, , oc] = l.at[r];
+        const p = await read(params[i].view);
+        expect(maxRelErr(p, ref[i].p, 1e-3), `param ${i}, run ${r}`).toBeLessThan(1e-5);
+        const around = Array.from(await params[i].base.toArray());
+        expect([...around.slice(0, op), ...around.slice(op + l.n)], `around param ${i}, run ${r}`).toEqual(Array(op + 5).fill(3));
+        out.push(bits(p), bits(await st[`adamw.m.p${i}`].toArray()), bits(await st[`adamw.v.p${i}`].toArray()));
+        const c = copies[i];
+        if (c) {
+          expect(Array.from(await c.view.toArray()), `copy ${i}, run ${r}`).toEqual(Array.from(p, (v) => held(v, l.copy!)));
+          const cb = Array.from(await c.base.toArray());
+          expect([...cb.slice(0, oc), ...cb.slice(oc + l.n)], `around copy ${i}, run ${r}`).toEqual(Array(oc + 5).fill(7));
+        }
+      }
+      opt.dispose();
+      owned.forEach((t) => t.dispose());
+      return out;
+    };
+    expect(await run(1)).toEqual(await run(0));
+  });
+}
+
+test('gradient sum of squares: several workgroups, any offset and dtype, nothing outside the view, the same bits every time', async () => {
+  expect([1, 8192, 8193, 20003, 1e9].map(sumsqGroups)).toEqual([1, 1, 2, 3, 1024]);
+  const n = 20003; // 3 workgroups, each thread several runs of 4, a ragged last run
+  const param = Tensor.zeros(gpu, [n]);
+  const opt = new SGD(gpu, [{ name: 'w', param }], { lr: 0 });
+  for (const gdtype of gradDtypes) {
+    const g = randn(n, 800).map((v) => held(v * 0.5, gdtype));
+    const want = Math.sqrt(sumSq([g]));
+    const norms: number[] = [];
+    for (const offset of [0, 3, 4, 6]) {
+      const { base, view } = placed(g, offset, gdtype, NaN); // NaN around the view must not count
+      expect(vec4Aligned(view)).toBe(offset % 4 === 0);
+      for (let rep = 0; rep < 2; rep++) {
+        opt.step([view]);
+        norms.push(await opt.gradNorm.item());
+        expect(await opt.foundInf.item()).toBe(0);
+      }
+      base.dispose(); view.dispose();
+      // A NaN (an inf for f16: 1e6 overflows) is found on either path. Element 17762 is in run 4440 =
+      // 5 * 768 + 600: workgroup 2, thread 88, the second run of its third loop iteration.
+      const bad = placed(g.map((v, i) => (i === 17762 ? (gdtype === 'f16' ? 1e6 : NaN) : v)), offset, gdtype, 0);
+      opt.step([bad.view]);
+      expect(await opt.foundInf.item(), `${gdtype} offset ${offset}`).toBe(1);
+      bad.base.dispose(); bad.view.dispose();
+    }
+    expect(Math.abs(norms[0] - want) / want, gdtype).toBeLessThan(1e-5);
+    expect(norms, gdtype).toEqual(Array(norms.length).fill(norms[0]));
+  }
+  opt.dispose();
+  param.dispose();
+});
 
 test('SGD with momentum, Nesterov and L2 weight decay matches the f64 reference', async () => {
   for (const [momentum, nesterov] of [[0, false], [0.9, false], [0.9, true]] as const) {
