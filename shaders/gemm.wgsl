@@ -1,7 +1,4 @@
 // Tiled GEMM on any adapter: C = alpha * op(A) * op(B) + beta * C + bias, then GELU, then + residual.
-// Two epilogue extras fuse GELU's backward pass into GEMMs (aux has C's leading dim and batch
-// stride, at element offset off_aux): GELU_AUX also writes the value before GELU to aux, and
-// GELU_GRAD multiplies the value by GELU'(aux) (aux read: the pre-activation kept in the forward).
 //
 // Layout: batch z = workgroup_id.z. Element (m, k) of op(A) is at
 //   off_a + z * bsa + m * lda + k   (TRANS_A: off_a + z * bsa + k * lda + m)
@@ -23,12 +20,11 @@
 //   const BM, BN, BK, TM, TN (TM, TN multiples of 4; BM*BK and BN*BK multiples of 4*threads)
 //   flags TRANS_A, TRANS_B; VEC_A, VEC_B (4-wide loads along the contiguous dimension: it,
 //         the leading dimension and the offset are multiples of 4); A_BF16, B_BF16 (packed
-//         bf16 storage); BETA, BIAS, GELU, GELU_AUX, GELU_GRAD, RESIDUAL (epilogue); VEC_EPI (C,
-//         bias, residual and aux four at a time: N, their offsets, leading dimensions and batch
-//         strides multiples of 4).
+//         bf16 storage); BETA, BIAS, GELU, RESIDUAL (epilogue); VEC_EPI (C, bias and residual
+//         four at a time: N, their offsets, leading dimensions and batch strides multiples of 4).
 
 struct Params {
-  m: u32, n: u32, k: u32, off_aux: u32,
+  m: u32, n: u32, k: u32, _pad0: u32,
   lda: u32, ldb: u32, ldc: u32, ldr: u32,
   off_a: u32, off_b: u32, off_c: u32, off_r: u32,
   bsa: u32, bsb: u32, bsc: u32, bsr: u32,
@@ -93,12 +89,6 @@ alias ET = TC;
 @group(0) @binding(5) var<storage, read> residual: array<TC>;
 const EPI = 1u;
 #endif
-#if GELU_AUX
-@group(0) @binding(6) var<storage, read_write> aux: array<ET>;
-#endif
-#if GELU_GRAD
-@group(0) @binding(6) var<storage, read> aux: array<ET>;
-#endif
 
 // bf16 element i of a packed word (low half first).
 fn widen_bf16(w: u32, i: u32) -> f32 {
@@ -113,13 +103,6 @@ fn widen_bf16x4(w: vec2<u32>) -> vec4<f32> {
 fn gelu(x: EV) -> EV {
   let u = clamp(0.7978845608028654 * (x + 0.044715 * x * x * x), EV(-15.0), EV(15.0));
   return 0.5 * x * (1.0 + tanh(u));
-}
-
-// Its derivative, as shaders/activation.wgsl computes it: s + 2 x s (1 - s) u' with s = sigmoid(2u).
-fn gelu_grad(x: EV) -> EV {
-  let u = 0.7978845608028654 * (x + 0.044715 * x * x * x);
-  let s = 1.0 / (1.0 + exp(-2.0 * u));
-  return s + 2.0 * x * s * (1.0 / (1.0 + exp(2.0 * u))) * 0.7978845608028654 * (1.0 + 3.0 * 0.044715 * x * x);
 }
 
 const WX = BN / TN;          // threads along N
@@ -269,14 +252,8 @@ fn epilogue(z: u32, m: u32, n: u32, acc: EV) {
 #if BIAS
   v += EV(bias[(p.off_bias + n) / EPI]);
 #endif
-#if GELU_AUX
-  aux[(p.off_aux + z * p.bsc + m * p.ldc + n) / EPI] = ET(v);
-#endif
 #if GELU
   v = gelu(v);
-#endif
-#if GELU_GRAD
-  v *= gelu_grad(EV(aux[(p.off_aux + z * p.bsc + m * p.ldc + n) / EPI]));
 #endif
 #if RESIDUAL
   v += EV(residual[(p.off_r + z * p.bsr + m * p.ldr + n) / EPI]);

@@ -1,6 +1,5 @@
 // GEMM on tensor cores (chromium-experimental-subgroup-matrix), f16 inputs, f32 accumulation:
-// C = alpha * op(A) * op(B) + beta * C + bias, then GELU, then + residual, with the GELU_AUX and
-// GELU_GRAD extras (as shaders/gemm.wgsl).
+// C = alpha * op(A) * op(B) + beta * C + bias, then GELU, then + residual (as shaders/gemm.wgsl).
 //
 // Layout: as shaders/gemm.wgsl (offsets, leading dimensions and batch strides in elements,
 // batch z = workgroup_id.z), with A and B read 8 halves at a time: their offsets, leading
@@ -19,10 +18,10 @@
 // variable, is generated per tile shape by gemm_subgroup_matrix.gen.ts and appended.
 // Spec: enable f16, chromium_experimental_subgroup_matrix; alias TC (output, C, residual),
 //   TBIAS; const BM, BN, BK, SUB, SG_M, SG_N, FRAG_M, FRAG_N, FRAG_K, PAD, STAGES;
-//   flags TRANS_A, TRANS_B, BETA, BIAS, GELU, GELU_AUX, GELU_GRAD, RESIDUAL, VEC_EPI.
+//   flags TRANS_A, TRANS_B, BETA, BIAS, GELU, RESIDUAL, VEC_EPI.
 
 struct Params {
-  m: u32, n: u32, k: u32, off_aux: u32,
+  m: u32, n: u32, k: u32, _pad0: u32,
   lda: u32, ldb: u32, ldc: u32, ldr: u32,
   off_a: u32, off_b: u32, off_c: u32, off_r: u32,
   bsa: u32, bsb: u32, bsc: u32, bsr: u32,
@@ -36,22 +35,14 @@ struct Params {
 // owns EPI_RUN adjacent elements of a result row instead of scattered single ones.
 #if VEC_EPI
 alias EV = vec4<f32>;
-alias ET = vec4<TC>;
 @group(0) @binding(3) var<storage, read_write> c: array<vec4<TC>>;
 @group(0) @binding(4) var<storage, read> bias: array<vec4<TBIAS>>;   // a placeholder when unused
 @group(0) @binding(5) var<storage, read> residual: array<vec4<TC>>;
 #else
 alias EV = f32;
-alias ET = TC;
 @group(0) @binding(3) var<storage, read_write> c: array<TC>;
 @group(0) @binding(4) var<storage, read> bias: array<TBIAS>;   // a placeholder when unused
 @group(0) @binding(5) var<storage, read> residual: array<TC>;
-#endif
-#if GELU_AUX
-@group(0) @binding(6) var<storage, read_write> aux: array<ET>;
-#endif
-#if GELU_GRAD
-@group(0) @binding(6) var<storage, read> aux: array<ET>;
 #endif
 
 const THREADS = SG_M * SG_N * SUB;
@@ -163,13 +154,6 @@ fn gelu(x: EV) -> EV {
   return 0.5 * x * (1.0 + tanh(u));
 }
 
-// Its derivative, as shaders/activation.wgsl computes it: s + 2 x s (1 - s) u' with s = sigmoid(2u).
-fn gelu_grad(x: EV) -> EV {
-  let u = 0.7978845608028654 * (x + 0.044715 * x * x * x);
-  let s = 1.0 / (1.0 + exp(-2.0 * u));
-  return s + 2.0 * x * s * (1.0 / (1.0 + exp(2.0 * u))) * 0.7978845608028654 * (1.0 + 3.0 * 0.044715 * x * x);
-}
-
 // Applies the epilogue to the result matrix a subgroup left in its scratch slot; (m0, n0) is
 // the matrix's top-left element in C.
 #if VEC_EPI
@@ -189,14 +173,8 @@ fn write_fragment(z: u32, sg: u32, lane: u32, m0: u32, n0: u32) {
 #if BIAS
     v += EV(bias[(p.off_bias + n) / 4u + q]);
 #endif
-#if GELU_AUX
-    aux[(p.off_aux + z * p.bsc + m * p.ldc + n) / 4u + q] = ET(v);
-#endif
 #if GELU
     v = gelu(v);
-#endif
-#if GELU_GRAD
-    v *= gelu_grad(EV(aux[(p.off_aux + z * p.bsc + m * p.ldc + n) / 4u + q]));
 #endif
 #if RESIDUAL
     v += EV(residual[(p.off_r + z * p.bsr + m * p.ldr + n) / 4u + q]);
@@ -218,14 +196,8 @@ fn write_fragment(z: u32, sg: u32, lane: u32, m0: u32, n0: u32) {
 #if BIAS
     v += f32(bias[p.off_bias + n]);
 #endif
-#if GELU_AUX
-    aux[p.off_aux + z * p.bsc + m * p.ldc + n] = TC(v);
-#endif
 #if GELU
     v = gelu(v);
-#endif
-#if GELU_GRAD
-    v *= gelu_grad(f32(aux[p.off_aux + z * p.bsc + m * p.ldc + n]));
 #endif
 #if RESIDUAL
     v += f32(residual[p.off_r + z * p.bsr + m * p.ldr + n]);

@@ -10,7 +10,7 @@ import { crossEntropy as crossEntropyForward, crossEntropyBackward } from '../nn
 import { Rng } from '../tensor/random.js';
 import type { DType } from '../tensor/dtype.js';
 import { matmul } from '../tensor/matmul.js';
-import { attention, crossEntropy, dropout, embedding, KvCache, layerNorm, linear, mlp, paramGradDtype, computeDtype } from '../nn/ops.js';
+import { attention, crossEntropy, dropout, embedding, gelu, KvCache, layerNorm, linear, paramGradDtype, computeDtype } from '../nn/ops.js';
 import { AttentionMask } from '../nn/functional/attention.js';
 import { ShapeError } from '../errors.js';
 import { checkGptConfig, type GptConfig } from './config.js';
@@ -113,7 +113,8 @@ export class Gpt {
       const merged = attention(tape, qkv, B, T, H, mask, opts.cache?.[l]);
       x = linear(tape, drop(merged), q('attn.c_proj.weight'), q('attn.c_proj.bias'), x);
       const h2 = layerNorm(tape, x, q('ln_2.weight'), q('ln_2.bias'));
-      x = mlp(tape, h2, q('mlp.c_fc.weight'), q('mlp.c_fc.bias'), q('mlp.c_proj.weight'), q('mlp.c_proj.bias'), x);
+      const f = gelu(tape, linear(tape, h2, q('mlp.c_fc.weight'), q('mlp.c_fc.bias')));
+      x = linear(tape, f, q('mlp.c_proj.weight'), q('mlp.c_proj.bias'), x);
       x = drop(x);
     }
     const hf = layerNorm(tape, x, p('ln_f.weight'), p('ln_f.bias'));

@@ -38,41 +38,6 @@ export function linear(tape: Tape, x: Var, w: Var, b: Var | null, residual: Var 
   }, saved);
 }
 
-/**
- * The transformer MLP y = gelu(x W1 + b1) W2 + b2 (+ residual), x [N, C], W1 [C, F], W2 [F, C].
- * The first product also keeps the values before GELU, and in backward GELU's derivative is
- * applied in the product that computes the gradient of gelu's output: no separate GELU kernels.
- * bf16 weights take the unfused ops (their products compute through f32 copies).
- */
-export function mlp(tape: Tape, x: Var, w1: Var, b1: Var, w2: Var, b2: Var, residual: Var | null = null): Var {
-  if ([x, w1, w2].some((v) => v.value.dtype === 'bf16')) return linear(tape, gelu(tape, linear(tape, x, w1, b1)), w2, b2, residual);
-  if (!tape.enabled) {
-    const h = matmul(x.value, w1.value, { bias: b1.value, activation: 'gelu' });
-    const out = matmul(h, w2.value, { bias: b2.value, residual: residual?.value });
-    h.dispose();
-    return tape.record(out, [], () => []);
-  }
-  const pre = Tensor.empty(x.value.gpu, [x.value.shape[0], w1.value.shape[1]], x.value.dtype);
-  const a = matmul(x.value, w1.value, { bias: b1.value, activation: 'gelu', preActivation: pre });
-  const y = matmul(a, w2.value, { bias: b2.value, residual: residual?.value });
-  const saved = [x.value.ref(), w1.value.ref(), w2.value.ref(), pre, a];
-  const inputs = [x, w1, b1, w2, b2, ...(residual ? [residual] : [])];
-  return tape.record(y, inputs, (dy) => {
-    const [xs, w1s, w2s, pres, as] = saved;
-    const dpre = matmul(dy, w2s, { transB: true, geluGradOf: pres });
-    const grads: (Tensor | null)[] = [
-      matmul(dpre, w1s, { transB: true }),
-      matmul(xs, dpre, { transA: true, outDtype: paramGradDtype(w1s) }),
-      reduce('sum', dpre, 0, false, paramGradDtype(b1.value)),
-      matmul(as, dy, { transA: true, outDtype: paramGradDtype(w2s) }),
-      reduce('sum', dy, 0, false, paramGradDtype(b2.value)),
-    ];
-    dpre.dispose();
-    if (residual) grads.push(dy.ref());
-    return grads;
-  }, saved);
-}
-
 export function layerNorm(tape: Tape, x: Var, w: Var, b: Var, eps = 1e-5): Var {
   const { y, mean, rstd } = layerNormForward(x.value, w.value, b.value, eps);
   const saved = [x.value.ref(), w.value.ref(), mean, rstd];

@@ -38,17 +38,6 @@ export interface MatmulOptions {
   /** [N], added to every row. */
   bias?: Tensor;
   activation?: 'gelu';
-  /**
-   * With activation 'gelu': also write the values before GELU here (GELU's backward needs them).
-   * A contiguous tensor of the output's shape and dtype (f32 or f16).
-   */
-  preActivation?: Tensor;
-  /**
-   * Multiply the product by GELU'(geluGradOf) elementwise: the backward of y = gelu(x) fused into
-   * the product that computes dy (x being the preActivation of the forward). A contiguous tensor of
-   * the output's shape and dtype (f32 or f16); no bias, activation, residual or beta with it.
-   */
-  geluGradOf?: Tensor;
   /** [..., M, N] or [M, N] (shared across the batch), added after the activation. */
   residual?: Tensor;
   /** Output dtype; default A's dtype. */
@@ -223,7 +212,6 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
   if (opts.activation !== undefined && opts.activation !== 'gelu') {
     throw new ShapeError(`matmul: unknown activation '${opts.activation}'; supported: gelu`);
   }
-  const aux = checkGeluAux(opts, outShape, outDtype);
   if (outDtype === 'bf16' || opts.c?.dtype === 'bf16' || opts.residual?.dtype === 'bf16') return viaF32(a, b, opts, outDtype);
   const splits = opts.variant || opts.tile ? 1 : splitKFactor(a, b, M, N, K, batch, opts);
   if (splits > 1) return splitK(a, b, opts, splits, outDtype);
@@ -253,14 +241,12 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
       alias: { TC: storageAlias(outDtype), TBIAS: storageAlias(opts.bias?.dtype ?? 'f32') },
       flags: [
         ...(beta !== 0 ? ['BETA'] : []), ...(opts.bias ? ['BIAS'] : []), ...(opts.activation === 'gelu' ? ['GELU'] : []),
-        ...(opts.preActivation ? ['GELU_AUX'] : []), ...(opts.geluGradOf ? ['GELU_GRAD'] : []),
         ...(res ? ['RESIDUAL'] : []), ...(transA ? ['TRANS_A'] : []), ...(transB ? ['TRANS_B'] : []),
       ],
     };
     // (offset, leading dim, batch stride) of C, the residual and the bias, for the vectorised epilogues.
     const epilogueLayouts = [[opts.c?.offset ?? 0, outLayout.ld, outLayout.batchStride],
-      ...(res ? [[res.offset, resLayout!.ld, res.rank > 2 ? resLayout!.batchStride : 0]] : []), [opts.bias?.offset ?? 0, 0, 0],
-      ...(aux ? [[aux.offset, outLayout.ld, outLayout.batchStride]] : [])];
+      ...(res ? [[res.offset, resLayout!.ld, res.rank > 2 ? resLayout!.batchStride : 0]] : []), [opts.bias?.offset ?? 0, 0, 0]];
     let kernel: Kernel, spec: Spec, tile: { bm: number; bn: number };
     if (variant === 'subgroup-matrix') {
       const t = (opts.tile as SubgroupMatrixTile | undefined) ?? defaultSubgroupMatrixTile(gpu, problem);
@@ -286,8 +272,8 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
         const: { BM: t.bm, BN: t.bn, BK: t.bk, TM: t.tm, TN: t.tn },
         flags: [
           ...epilogue.flags!, ...(vecA ? ['VEC_A'] : []), ...(vecB ? ['VEC_B'] : []),
-          // Only where bias, residual or aux are read: see VEC_EPI in shaders/gemm.wgsl.
-          ...((opts.bias || res || aux) && vectorEpilogue(4, N, epilogueLayouts) ? ['VEC_EPI'] : []),
+          // Only where bias or residual are read: see VEC_EPI in shaders/gemm.wgsl.
+          ...((opts.bias || res) && vectorEpilogue(4, N, epilogueLayouts) ? ['VEC_EPI'] : []),
           ...(a.dtype === 'bf16' ? ['A_BF16'] : []), ...(b.dtype === 'bf16' ? ['B_BF16'] : []),
         ],
       };
@@ -295,14 +281,13 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
 
     const out = opts.c ?? Tensor.empty(gpu, outShape, outDtype);
     const params: Param[] = [
-      M, N, K, aux?.offset ?? 0,
+      M, N, K, 0,
       problem.la.ld, problem.lb.ld, outLayout.ld, resLayout?.ld ?? 0,
       A.t.offset, B.t.offset, out.offset, res?.offset ?? 0,
       problem.la.batchStride, problem.lb.batchStride, outLayout.batchStride, res && res.rank > 2 ? resLayout!.batchStride : 0,
       f32(opts.alpha ?? 1), f32(beta), opts.bias?.offset ?? 0, 0,
     ];
-    const buffers = [A.t.buffer, B.t.buffer, out.buffer, opts.bias?.buffer ?? placeholder(gpu).buffer, res?.buffer ?? placeholder(gpu).buffer,
-      ...(aux ? [aux.buffer] : [])];
+    const buffers = [A.t.buffer, B.t.buffer, out.buffer, opts.bias?.buffer ?? placeholder(gpu).buffer, res?.buffer ?? placeholder(gpu).buffer];
     // Profiles list each product shape on its own: M x N x K (x batch), A and B normal or transposed.
     const shape = `${M}x${N}x${K}${batch > 1 ? `x${batch}` : ''} ${transA ? 'T' : 'N'}${transB ? 'T' : 'N'}`;
     if (M * N * batch > 0) gpu.dispatch(kernel, spec, buffers, params, [Math.ceil(N / tile.bn), Math.ceil(M / tile.bm), batch], `${kernel.name} ${shape}`);
@@ -324,7 +309,7 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
  */
 function splitKFactor(a: Tensor, b: Tensor, M: number, N: number, K: number, batch: number, o: MatmulOptions): number {
   const plain = batch === 1 && a.rank === 2 && b.rank === 2 && !o.c && !o.beta && !o.bias && !o.activation && !o.residual &&
-    !o.geluGradOf && a.isContiguous && b.isContiguous;
+    a.isContiguous && b.isContiguous;
   if (!plain || M * N >= 1 << 22 || K < 8192 || K < 4 * Math.max(M, N)) return 1;
   return [16, 8, 4, 2].find((s) => K % s === 0 && K / s >= 1024 && M * N * s <= 1 << 25) ?? 1;
 }
@@ -403,28 +388,6 @@ function checkTiledTile(t: TiledTile): void {
  */
 function vectorEpilogue(run: number, n: number, layouts: number[][]): boolean {
   return Number.isInteger(run) && run % 4 === 0 && n % run === 0 && layouts.every((l) => l.every((v) => v % 4 === 0));
-}
-
-/** The GELU_AUX / GELU_GRAD tensor (preActivation or geluGradOf), checked, or null. */
-function checkGeluAux(o: MatmulOptions, outShape: number[], outDtype: DType): Tensor | null {
-  if (o.preActivation && o.geluGradOf) throw new ShapeError('matmul: preActivation and geluGradOf exclude each other');
-  const aux = o.preActivation ?? o.geluGradOf;
-  if (!aux) return null;
-  const name = o.preActivation ? 'preActivation' : 'geluGradOf';
-  if (o.preActivation && o.activation !== 'gelu') throw new ShapeError("matmul: preActivation needs activation 'gelu'");
-  if (o.geluGradOf && (o.bias || o.activation || o.residual || o.beta)) {
-    throw new ShapeError('matmul: geluGradOf takes no bias, activation, residual or beta');
-  }
-  if (aux.shape.length !== outShape.length || aux.shape.some((d, i) => d !== outShape[i]) || !aux.isContiguous) {
-    throw new ShapeError(`matmul: ${name} must be a contiguous [${outShape}] tensor, got [${aux.shape}]${aux.isContiguous ? '' : ' (strided)'}`);
-  }
-  if (aux.buffer === o.c?.buffer || (o.preActivation && [o.c, o.bias, o.residual].some((t) => t?.buffer === aux.buffer))) {
-    throw new ShapeError(`matmul: ${name} must not share storage with c${o.preActivation ? ', bias or the residual' : ''}`);
-  }
-  if (aux.dtype !== outDtype || outDtype === 'bf16') {
-    throw new ShapeError(`matmul: ${name} has dtype ${aux.dtype}; it needs the output's dtype, f32 or f16 (output ${outDtype})`);
-  }
-  return aux;
 }
 
 function subgroupMatrixKernel(tile: SubgroupMatrixTile): Kernel {

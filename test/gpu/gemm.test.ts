@@ -152,42 +152,6 @@ for (const dtype of dtypes) {
   });
 }
 
-const geluGrad = (x: number) => {
-  const k = Math.sqrt(2 / Math.PI), t = Math.tanh(k * (x + 0.044715 * x ** 3));
-  return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * k * (1 + 3 * 0.044715 * x * x);
-};
-
-for (const dtype of dtypes) {
-  // N = 37: element by element; N = 44: four at a time (VEC_EPI). Batched, B shared.
-  for (const n of [37, 44]) test(`GELU's backward fused into GEMMs: preActivation and geluGradOf (N = ${n}, ${dtype})`, async () => {
-    const p = { m: 13, n, k: 24, batch: 2, shareB: true };
-    const { av, bv, a, b } = operands(p, dtype, 41);
-    const biasV = held(randn(p.n, 42), dtype);
-    const bias = Tensor.from(gpu, biasV, [p.n], dtype);
-    const ab = reference(av, bv, p);
-    const pre = Tensor.empty(gpu, [2, p.m, p.n], dtype);
-    const out = matmul(a, b, { bias, activation: 'gelu', preActivation: pre });
-    const h = ab.map((v, i) => v + biasV[i % p.n]);
-    expect(maxRelErr(await pre.toArray(), h, 0.05), 'pre-activation').toBeLessThan(tol[dtype]);
-    expect(maxRelErr(await out.toArray(), h.map(gelu), 0.05), 'gelu').toBeLessThan(tol[dtype] * 2);
-    // The backward product reads the stored pre-activation (its rounding included).
-    const hs = await pre.toArray();
-    const grad = matmul(a, b, { geluGradOf: pre, alpha: 0.5 });
-    expect(maxRelErr(await grad.toArray(), ab.map((v, i) => 0.5 * v * geluGrad(hs[i])), 0.05), 'gelu grad').toBeLessThan(tol[dtype] * 2);
-    [a, b, bias, pre, out, grad].forEach((t) => t.dispose());
-  });
-}
-
-test('preActivation and geluGradOf are checked', () => {
-  const a = Tensor.zeros(gpu, [5, 8]), b = Tensor.zeros(gpu, [8, 4]), aux = Tensor.zeros(gpu, [5, 4]);
-  expect(() => matmul(a, b, { preActivation: aux })).toThrow(/preActivation needs activation 'gelu'/);
-  expect(() => matmul(a, b, { geluGradOf: aux, bias: Tensor.zeros(gpu, [4]) })).toThrow(/geluGradOf takes no bias/);
-  expect(() => matmul(a, b, { geluGradOf: Tensor.zeros(gpu, [5, 5]) })).toThrow(/contiguous \[5,4\] tensor, got \[5,5\]/);
-  expect(() => matmul(a, b, { geluGradOf: aux, c: aux })).toThrow(/must not share storage with c/);
-  if (gpu.caps.f16) expect(() => matmul(a, b, { geluGradOf: Tensor.zeros(gpu, [5, 4], 'f16') })).toThrow(/needs the output's dtype/);
-  [a, b, aux].forEach((t) => t.dispose());
-});
-
 test('bf16 storage: bf16 x bf16 -> bf16, f32 x bf16 weights -> f32, bf16 c with beta', async () => {
   const p = { m: 19, n: 26, k: 40 };
   const { av, bv, a, b } = operands(p, 'bf16', 41);
