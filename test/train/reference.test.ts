@@ -58,14 +58,16 @@ test('the f64 reference gradient matches finite differences', () => {
   }
 });
 
-test('bf16 weight matrices: bf16 logits, and the loss and f32 weight gradients of the f64 reference', async () => {
+// f32 and f16 run the fused MLP (GELU's backward inside the products); bf16 the unfused ops.
+const gradModes = gpu.caps.f16 ? (['f32', 'f16', 'bf16'] as const) : (['f32', 'bf16'] as const);
+for (const dtype of gradModes) test(`${dtype} weight matrices: ${dtype} logits, and the loss and weight gradients of the f64 reference`, async () => {
   const specs = gptParamSpecs(model);
   const init = initParams(specs, cfg.seed);
   const weights = new Map<string, Var>();
   const held = new Map<string, Float64Array>();   // the weights as the GPU holds them
   for (const s of specs) {
     const full = Tensor.from(gpu, init.get(s.name)!, s.shape);
-    const t = s.shape.length === 2 ? cast(full, 'bf16') : full.ref();
+    const t = s.shape.length === 2 && dtype !== 'f32' ? cast(full, dtype) : full.ref();
     full.dispose();
     weights.set(s.name, new Var(t, true, s.name));
     held.set(s.name, Float64Array.from(await t.toArray()));
@@ -76,18 +78,19 @@ test('bf16 weight matrices: bf16 logits, and the loss and f32 weight gradients o
   const gpt = new Gpt(gpu, model);
   const ids = Tensor.from(gpu, batch.inputs, [B * T], 'u32'), targets = Tensor.from(gpu, batch.targets, [B * T], 'u32');
   const tape = new Tape();
-  expect(gpt.forward(tape, weights, ids, B, T).dtype).toBe('bf16');
+  expect(gpt.forward(tape, weights, ids, B, T).dtype).toBe(dtype);
   const loss = gpt.forward(tape, weights, ids, B, T, targets);
   const seed = Tensor.from(gpu, [1], [1]);
   tape.backward(loss, seed);
-  expect(Math.abs((await loss.value.item()) - want.loss) / want.loss).toBeLessThan(1e-2);
+  expect(Math.abs((await loss.value.item()) - want.loss) / want.loss).toBeLessThan(dtype === 'f32' ? 1e-5 : 1e-2);
   for (const [name, v] of weights) {
-    expect(v.grad!.dtype, name).toBe(v.value.dtype === 'bf16' ? 'f32' : v.value.dtype);
+    // bf16 weights get f32 gradients; f16 ones f16, or f32 where an f32 gradient is added in (wte).
+    expect(v.value.dtype === 'f16' ? ['f16', 'f32'] : [v.value.dtype === 'bf16' ? 'f32' : v.value.dtype], name).toContain(v.grad!.dtype);
     const got = await v.grad!.toArray(), ref = want.grads.get(name)!;
     const norm = (a: ArrayLike<number>) => Math.sqrt(Array.from(a).reduce((t, x) => t + x * x, 0));
     const diff = norm(Array.from(got, (g, i) => g - ref[i]));
-    // Activations and their gradients are rounded to bf16 (8 significant bits) at every op.
-    expect(diff / norm(ref), name).toBeLessThan(5e-2);
+    // Activations and their gradients are rounded to 16 bits (bf16: 8 significant bits) at every op.
+    expect(diff / norm(ref), name).toBeLessThan({ f32: 1e-4, f16: 1e-2, bf16: 5e-2 }[dtype]);
     v.grad!.dispose();
     v.value.dispose();
   }
