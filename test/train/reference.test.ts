@@ -58,7 +58,7 @@ test('the f64 reference gradient matches finite differences', () => {
   }
 });
 
-// f32 and f16 run the fused MLP (GELU's backward inside the products); bf16 the unfused ops.
+// bf16 weights compute through f32 copies; f32 and f16 run the kernels directly.
 const gradModes = gpu.caps.f16 ? (['f32', 'f16', 'bf16'] as const) : (['f32', 'bf16'] as const);
 for (const dtype of gradModes) test(`${dtype} weight matrices: ${dtype} logits, and the loss and weight gradients of the f64 reference`, async () => {
   const specs = gptParamSpecs(model);
