@@ -53,14 +53,22 @@ export interface MatmulOptions {
 const TILED_LARGE: TiledTile = { bm: 128, bn: 128, bk: 8, tm: 8, tn: 8 };
 const TILED_MEDIUM: TiledTile = { bm: 64, bn: 128, bk: 16, tm: 4, tn: 8 };
 const TILED_SMALL: TiledTile = { bm: 64, bn: 64, bk: 16, tm: 4, tn: 4 };
-// Tensor-core tiles: on an H100 (robustness off), 128x256x32 with 2x4 subgroups, single-stage,
-// ran 2048^3/4096^3/8192^3 at 161/163/170 TFLOP/s in a full bench run (256x128x16 with 4x2:
-// 151/143/52) and sped GPT-2 training up 5%; 128x128x32 with 2x2 keeps more workgroups busy on
-// smaller products. Sweeps (`bench gemm --sweep`) vary a lot between processes: rank tiles by
-// full runs.
+// Tensor-core tiles: on an H100 (robustness off), 128x256x32 single-stage with 2x8 subgroups of
+// 64x32 outputs each. The same tile with 2x4 subgroups of 64x64 (the default until this was
+// measured) needed all 255 registers of each invocation (the SASS in NVIDIA's shader cache), so one
+// workgroup of 8 subgroups filled a multiprocessor; with half the accumulators per subgroup twice as
+// many run. `bench gemm --shapes`, same run: 4096^3 184 against 165 TFLOP/s, GPT-2's 16384x3072x768
+// 169 against 157, 16384x768x3072 (B transposed) 164 against 151. 128x128x32 double-buffered with
+// 2x4 subgroups keeps more workgroups busy on smaller products (4096^3: 138 against 111 with 2x2).
+// Each has a fallback with half the invocations, for adapters that allow only 256 per workgroup.
+// Sweeps vary between processes: compare tiles within one run.
 type TileShape = Omit<SubgroupMatrixTile, 'sub' | 'frag'>;
-const SUBGROUP_MATRIX_LARGE: TileShape = { bm: 128, bn: 256, bk: 32, sgM: 2, sgN: 4, pad: 8, stages: 1 };
-const SUBGROUP_MATRIX_SMALL: TileShape = { bm: 128, bn: 128, bk: 32, sgM: 2, sgN: 2, pad: 8, stages: 2 };
+const SUBGROUP_MATRIX_LARGE: TileShape[] = [
+  { bm: 128, bn: 256, bk: 32, sgM: 2, sgN: 8, pad: 8, stages: 1 }, { bm: 128, bn: 256, bk: 32, sgM: 2, sgN: 4, pad: 8, stages: 1 },
+];
+const SUBGROUP_MATRIX_SMALL: TileShape[] = [
+  { bm: 128, bn: 128, bk: 32, sgM: 2, sgN: 4, pad: 8, stages: 2 }, { bm: 128, bn: 128, bk: 32, sgM: 2, sgN: 2, pad: 8, stages: 2 },
+];
 
 const GEMM: Kernel = { name: 'gemm', source: gemmWgsl };
 const subgroupMatrixKernels = new Map<string, Kernel>();
@@ -125,7 +133,7 @@ export function defaultSubgroupMatrixTile(gpu: Gpu, shape?: { m: number; n: numb
   const frag = tensorCoreConfig(gpu);
   if (!frag) return null;
   const workgroups = (t: TileShape) => (shape ? Math.ceil(shape.m / t.bm) * Math.ceil(shape.n / t.bn) * shape.batch : 0);
-  const shapes = workgroups(SUBGROUP_MATRIX_LARGE) >= 120 ? [SUBGROUP_MATRIX_LARGE, SUBGROUP_MATRIX_SMALL] : [SUBGROUP_MATRIX_SMALL];
+  const shapes = workgroups(SUBGROUP_MATRIX_LARGE[0]) >= 120 ? [...SUBGROUP_MATRIX_LARGE, ...SUBGROUP_MATRIX_SMALL] : SUBGROUP_MATRIX_SMALL;
   return shapes.map((t): SubgroupMatrixTile => ({ ...t, sub: gpu.caps.subgroupMinSize, frag }))
     .find((t) => tileProblem(t) === null && fitsAdapter(gpu, t)) ?? null;
 }
