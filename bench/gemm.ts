@@ -245,11 +245,10 @@ const SHAPE_TILES: Partial<SubgroupMatrixTile>[] = [
   { bm: 128, bn: 256, bk: 32, sgM: 2, sgN: 4, stages: 1 }, { bm: 256, bn: 128, bk: 32, sgM: 4, sgN: 2, stages: 1 },
   { bm: 128, bn: 256, bk: 16, sgM: 2, sgN: 4, stages: 2 }, { bm: 256, bn: 128, bk: 16, sgM: 4, sgN: 2, stages: 2 },
   { bm: 128, bn: 128, bk: 32, sgM: 2, sgN: 2, stages: 2 }, { bm: 64, bn: 128, bk: 32, sgM: 2, sgN: 2, stages: 2 },
-  // Half the accumulators per subgroup (64x32 or 32x64), so that two workgroups fit a multiprocessor's
-  // registers: the default tile needs all 255 registers of its 256 invocations (NVIDIA's shader cache).
+  // Half the accumulators per subgroup (64x32 or 32x64) and twice the subgroups.
   { bm: 128, bn: 128, bk: 32, sgM: 2, sgN: 4, stages: 2 }, { bm: 128, bn: 128, bk: 32, sgM: 4, sgN: 2, stages: 2 },
   { bm: 128, bn: 256, bk: 32, sgM: 4, sgN: 4, stages: 1 }, { bm: 128, bn: 256, bk: 32, sgM: 2, sgN: 8, stages: 1 },
-  { bm: 256, bn: 128, bk: 32, sgM: 4, sgN: 4, stages: 1 }, { bm: 128, bn: 128, bk: 32, sgM: 4, sgN: 4, stages: 2 },
+  { bm: 256, bn: 128, bk: 32, sgM: 4, sgN: 4, stages: 1 },
 ];
 
 /** Tensor-core f16 products of the given shapes, the default tile against the candidates, by GPU timestamps. */
