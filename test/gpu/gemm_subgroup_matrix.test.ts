@@ -90,10 +90,12 @@ if (tensorCoreConfig(gpu)) {
   test('tensor-core GEMM matches the f64 reference on ragged shapes and transposes', async () => {
     const [m, n, k] = [136, 72, 264];
     const h = (x: Float64Array) => x.map((v) => fromF16Bits(toF16Bits(v)));
-    for (const [transA, transB] of [[false, false], [true, true]]) {
+    // The default tile, and the one chosen for very wide products with B transposed.
+    const wide: SubgroupMatrixTile = { bm: 256, bn: 128, bk: 32, sgM: 4, sgN: 4, pad: 8, stages: 1, sub: gpu.caps.subgroupMinSize, frag: tensorCoreConfig(gpu)! };
+    for (const [transA, transB, t] of [[false, false, undefined], [true, true, undefined], [false, true, wide], [true, false, wide]] as const) {
       const av = h(randn(m * k, 1)), bv = h(randn(k * n, 2));
       const a = Tensor.from(gpu, av, transA ? [k, m] : [m, k], 'f16'), b = Tensor.from(gpu, bv, transB ? [n, k] : [k, n], 'f16');
-      const c = matmul(a, b, { transA, transB, variant: 'subgroup-matrix', outDtype: 'f32' });
+      const c = matmul(a, b, { transA, transB, variant: 'subgroup-matrix', outDtype: 'f32', tile: t });
       const want = new Float64Array(m * n);
       for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) for (let q = 0; q < k; q++) {
         want[i * n + j] += av[transA ? q * m + i : i * k + q] * bv[transB ? j * k + q : q * n + j];
