@@ -199,6 +199,7 @@ export function generateAttentionMain(pass: AttentionPass, t: AttentionMatrixTil
     barrier();
     add('dkdv_scores(sg, lane, i0, j0, b, prefix, klen, sk, all_visible(true, j0, i0, ROWS, STREAM));');
     barrier();
+    add('dkdv_store_ds(sg, lane, i0, j0, b, h);');
     add('// dV += P^T dO, dK += dS^T Q');
     lhsTimesStreamed([['dv', 'p_sh', 'STREAM * DS + '], ['dk', 'ds_sh', '']]);
     indent = 2;

@@ -124,6 +124,7 @@ if (gpu.caps.f16 && gpu.caps.subgroups) {
   stash(tid);
   stat_sh[tid % STREAM] = stats[tid];
   dkdv_scores(tid / SUB, tid % SUB, 0u, 0u, 0u, 0u, p.tk, 0u, all_visible(true, 0u, 0u, ROWS, STREAM));
+  dkdv_store_ds(tid / SUB, tid % SUB, 0u, 0u, 0u, 0u);
   dkdv_write(true, tid / SUB, tid % SUB, 0u, 0u, 0u, p.scale);
   dkdv_write(false, tid / SUB, tid % SUB, 0u, 0u, 0u, 1.0);`,
       dq: `
@@ -136,7 +137,7 @@ if (gpu.caps.f16 && gpu.caps.subgroups) {
 @compute @workgroup_size(THREADS)
 fn main(@builtin(local_invocation_index) tid: u32) {${stubs[pass]}
 }` };
-      for (const out of [[], ['OUT_VEC4']]) {
+      for (const out of [[], ['OUT_VEC4'], ...(pass === 'dkdv' ? [['DS_OUT']] : [])]) {
         for (const interleave of [false, true]) {
           gpu.pipeline(kernel, {
             enable: ['f16', 'subgroups'], alias: { T: 'f16' }, const: { D: small.d, ...attentionTileConsts({ ...small, interleave }) },
@@ -155,13 +156,16 @@ if (attentionMatrixCandidates(gpu, 'forward', 'f16', 64, []).length > 0) {
     ['causal', { b: 2, h: 3, tq: 77, tk: 77, d: 64 }, { causal: true }],
     ['GLM (prefix + padding)', { b: 2, h: 2, tq: 95, tk: 95, d: 64 }, { causal: true, prefixLen: [40, 0], keyLen: [95, 70] }],
     ['cross-attention (Tq != Tk, key padding)', { b: 2, h: 2, tq: 37, tk: 150, d: 64 }, { causal: false, keyLen: [150, 9] }],
+    // Tq a multiple of 8: dQ as a product of the dS^T the dK/dV pass writes (by default).
+    ['causal, Tq = 96', { b: 2, h: 3, tq: 96, tk: 96, d: 64 }, { causal: true }],
+    ['cross-attention, Tq = 40, key padding', { b: 2, h: 2, tq: 40, tk: 150, d: 64 }, { causal: false, keyLen: [150, 9] }],
   ];
   // Each case runs with every pass's default tile shape, its lanes on adjacent and on interleaved columns.
   const lanes = (pass: AttentionPass, interleave: boolean) => ({ ...attentionMatrixCandidates(gpu, pass, 'f16', 64, [])[0], interleave });
   const tileSets: [string, AttentionMatrixTile, { dkdv: AttentionMatrixTile; dq: AttentionMatrixTile }][] = [false, true].map((il) =>
     [il ? 'interleaved lanes' : 'adjacent columns', lanes('forward', il), { dkdv: lanes('dkdv', il), dq: lanes('dq', il) }]);
-  for (const [name, c, m] of cases) for (const [tiles, forwardTile, backwardTiles] of tileSets) {
-    test(`tensor-core attention matches the f64 reference: ${name}, ${tiles}`, async () => {
+  for (const [name, c, m] of cases) for (const [tiles, forwardTile, backwardTiles] of tileSets) for (const dqVia of ['product', 'pass'] as const) {
+    test(`tensor-core attention matches the f64 reference: ${name}, ${tiles}, dQ by ${dqVia}`, async () => {
       const q = held(randn(c.b * c.h * c.tq * c.d, 1), 'f16'), k = held(randn(c.b * c.h * c.tk * c.d, 2), 'f16');
       const v = held(randn(c.b * c.h * c.tk * c.d, 3), 'f16'), dO = held(randn(c.b * c.h * c.tq * c.d, 4), 'f16');
       const want = reference(c, allowedBy(c, m), 1 / Math.sqrt(c.d), q, k, v, dO);
@@ -170,7 +174,7 @@ if (attentionMatrixCandidates(gpu, 'forward', 'f16', 64, []).length > 0) {
       expect(attentionMatrixTile(gpu, 'forward', 'f16', c.d, [tq, tk, tv])).not.toBeNull();
       const mask = AttentionMask.create(gpu, c.b, m);
       const f = attentionForward(tq, tk, tv, mask, undefined, { matrixTile: forwardTile });
-      const g = attentionBackward(tdo, tq, tk, tv, f.o, f.lse, mask, undefined, { matrixTiles: backwardTiles });
+      const g = attentionBackward(tdo, tq, tk, tv, f.o, f.lse, mask, undefined, { matrixTiles: backwardTiles, dqVia });
       expect(normErr(await f.o.toArray(), want.o), 'o').toBeLessThan(6e-3);
       expect(normErr(await g.dq.toArray(), want.dq), 'dq').toBeLessThan(1.2e-2);
       expect(normErr(await g.dk.toArray(), want.dk), 'dk').toBeLessThan(1.2e-2);
@@ -179,4 +183,28 @@ if (attentionMatrixCandidates(gpu, 'forward', 'f16', 64, []).length > 0) {
       mask.dispose();
     });
   }
+}
+
+if (attentionMatrixCandidates(gpu, 'forward', 'f16', 64, []).length > 0) {
+  test('dQ as a product writes through views of a fused [B, T, 3, H, D] gradient, as the dQ pass does', async () => {
+    const [B, T, H, D] = [2, 64, 3, 64];
+    const qkv = Tensor.from(gpu, held(randn(B * T * 3 * H * D, 7), 'f16'), [B, T, 3, H, D], 'f16');
+    const dO = Tensor.from(gpu, held(randn(B * H * T * D, 8), 'f16'), [B, H, T, D], 'f16');
+    const heads = (x: Tensor, i: number) => { const s = x.select(2, i); const v = s.permute([0, 2, 1, 3]); s.dispose(); return v; };
+    const [q, k, v] = [0, 1, 2].map((i) => heads(qkv, i));
+    const mask = AttentionMask.create(gpu, B, { causal: true });
+    const f = attentionForward(q, k, v, mask);
+    const got: Float32Array[] = [];
+    for (const dqVia of ['product', 'pass'] as const) {
+      const dqkv = Tensor.zeros(gpu, [B, T, 3, H, D], 'f16');
+      const [dq, dk, dv] = [0, 1, 2].map((i) => heads(dqkv, i));
+      attentionBackward(dO, q, k, v, f.o, f.lse, mask, undefined, { grads: { dq, dk, dv }, dqVia }).dq.dispose();
+      got.push(await dqkv.toArray() as Float32Array);
+      [dqkv, dq, dk, dv].forEach((t) => t.dispose());
+    }
+    expect(normErr(got[0], Float64Array.from(got[1]))).toBeLessThan(2e-3);
+    expect(got[0].some((x) => x !== 0)).toBe(true);
+    [qkv, dO, q, k, v, f.o, f.lse].forEach((t) => t.dispose());
+    mask.dispose();
+  });
 }

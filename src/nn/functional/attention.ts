@@ -14,7 +14,7 @@ import type { Spec } from '../../gpu/specialise.js';
 import { grid1d } from '../../gpu/grid.js';
 import { ShapeError } from '../../errors.js';
 import { floatSpec, mergeSpecs, narrow, viaF32 } from '../../tensor/ops.js';
-import { tensorCoreConfig } from '../../tensor/matmul.js';
+import { matmul, tensorCoreConfig } from '../../tensor/matmul.js';
 import { Tensor } from '../../tensor/tensor.js';
 
 const FORWARD: Kernel = { name: 'attention_forward', source: commonWgsl + forwardWgsl };
@@ -407,6 +407,12 @@ export interface AttentionBackwardOptions {
   grads?: { dq: Tensor; dk: Tensor; dv: Tensor };
   /** Tensor-core tiles from attentionMatrixCandidates for either pass (benchmarks compare them). */
   matrixTiles?: { dkdv?: AttentionMatrixTile; dq?: AttentionMatrixTile };
+  /**
+   * How dQ is computed on tensor cores: 'product' (the default where Tq is a multiple of 8 and the
+   * f16 dS^T [B*H, Tk, Tq] fits one buffer): the dK/dV pass also writes dS^T, and dQ = scale dS K
+   * is one batched product per sequence; 'pass': its own pass, which computes S and dP again.
+   */
+  dqVia?: 'product' | 'pass';
 }
 
 /**
@@ -521,12 +527,31 @@ export function attentionBackwardTiled(dO: Tensor, q: Tensor, k: Tensor, v: Tens
   const p = params(x, mask, m.bits, s, { q, k, v, dO, dq, dk, dv });
   const kvBuffers = [q.buffer, k.buffer, v.buffer, dO.buffer, stats.buffer, dk.buffer, m.buffer];
   const qBuffers = [q.buffer, k.buffer, v.buffer, dO.buffer, stats.buffer, dq.buffer, m.buffer];
+  // dS^T from the dK/dV pass, for dQ as a product (see opts.dqVia); zero where no tile is visited.
+  const dsBytes = x.b * x.h * x.tk * x.tq * 2;
+  const dsFits = dsBytes <= Math.min(gpu.caps.limits.maxStorageBufferBindingSize, gpu.caps.limits.maxBufferSize);
+  const dsT = tcKV && tcQ && (opts.dqVia ?? 'product') === 'product' && x.tq % 8 === 0 && dsFits
+    ? Tensor.zeros(gpu, [x.b * x.h, x.tk, x.tq], 'f16') : null;
   if (tcKV) {
-    gpu.dispatch(matrixKernel('dkdv', tcKV), matrixSpec(x, 'dkdv', tcKV, [dk, dv]), kvBuffers, p, [Math.ceil(x.tk / (tcKV.nsg * tcKV.frag.m)), x.h, x.b]);
+    const sp = matrixSpec(x, 'dkdv', tcKV, [dk, dv]);
+    if (dsT) sp.flags!.push('DS_OUT');
+    gpu.dispatch(matrixKernel('dkdv', tcKV), sp, dsT ? [...kvBuffers, dsT.buffer] : kvBuffers, p, [Math.ceil(x.tk / (tcKV.nsg * tcKV.frag.m)), x.h, x.b]);
   } else if (tKV) {
     gpu.dispatch(DKDV, spec(x, tKV, 'BMQ', inputs), kvBuffers, p, [Math.ceil(x.tk / (tKV.rg * tKV.tm)), x.h, x.b]);
   }
-  if (tcQ) {
+  if (dsT) {
+    // Per sequence: its heads form one batch stride in q/k/dq views of a fused [B, T, 3, H, D] tensor.
+    // On tensor cores where k and dq allow (below a million outputs matmul would take the tiled kernel).
+    // A 64-wide tile for head dims up to 64 (the default tiles are 128 or 256 wide).
+    const onTc = [k, dq].every((t) => layout(t).every((e) => e % 8 === 0));
+    const tile = onTc && x.d <= 64 ? { bm: 64, bn: 64, bk: 32, sgM: 2, sgN: 2, pad: 8, stages: 2 as const, sub: tcKV!.sub, frag: tcKV!.frag } : undefined;
+    for (let b = 0; b < x.b; b++) {
+      const [ds, kb, dqb] = [dsT.slice(0, b * x.h, (b + 1) * x.h), k.select(0, b), dq.select(0, b)];
+      matmul(ds, kb, { transA: true, alpha: s, c: dqb, variant: onTc ? 'subgroup-matrix' : undefined, tile });
+      [ds, kb, dqb].forEach((t) => t.dispose());
+    }
+    dsT.dispose();
+  } else if (tcQ) {
     gpu.dispatch(matrixKernel('dq', tcQ), matrixSpec(x, 'dq', tcQ, [dq]), qBuffers, p, [Math.ceil(x.tq / (tcQ.nsg * tcQ.frag.m)), x.h, x.b]);
   } else if (tQ) {
     gpu.dispatch(DQ, spec(x, tQ, 'BNK', inputs), qBuffers, p, [Math.ceil(x.tq / (tQ.rg * tQ.tm)), x.h, x.b]);
