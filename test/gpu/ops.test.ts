@@ -1,6 +1,6 @@
 import { testGpu, randn, maxRelErr } from '../helpers/gpu.js';
 import { Tensor } from '../../src/tensor/tensor.js';
-import { add, mul, sub, div, unary, cast, contiguous, reduce, binary } from '../../src/tensor/ops.js';
+import { add, mul, sub, div, unary, cast, contiguous, copyInto, reduce, binary } from '../../src/tensor/ops.js';
 import { ShapeError } from '../../src/errors.js';
 import { fromBf16Bits, toBf16Bits, toF16Bits, fromF16Bits } from '../../src/tensor/dtype.js';
 
@@ -48,6 +48,31 @@ test('strided views (transpose, slice) become contiguous with the right values',
   for (let n = 0; n < N; n++) for (let m = 1; m < 4; m++) for (let b = 0; b < B; b++) want.push(Math.fround(x[(b * M + m) * N + n]));
   expect(Array.from(got)).toEqual(want);
   v.dispose(); t.dispose();
+});
+
+test('copyInto writes a strided source into a strided view, converting dtype, and leaves the rest alone', async () => {
+  const [B, T, H, D] = [2, 3, 2, 5];
+  const x = randn(B * H * T * D, 4);
+  type Pair = ['f32' | 'f16' | 'bf16', 'f32' | 'f16'];
+  const pairs: Pair[] = [['f32', 'f32'], ['bf16', 'f32'], ...(gpu.caps.f16 ? [['f32', 'f16'], ['f16', 'f16']] as Pair[] : [])];
+  for (const [from, to] of pairs) {
+    const src = Tensor.from(gpu, x, [B, T, H, D], from);   // read as its [B, H, T, D] permutation
+    const fused = Tensor.zeros(gpu, [B, T, 3, H, D], to);    // write into the middle third
+    const view = fused.select(2, 1).permute([0, 2, 1, 3]);
+    const srcView = src.permute([0, 2, 1, 3]);
+    copyInto(srcView, view);
+    const got = await fused.toArray();
+    const hx = held(x, from);
+    for (let b = 0; b < B; b++) for (let t = 0; t < T; t++) for (let k = 0; k < 3; k++) for (let h = 0; h < H; h++) for (let d = 0; d < D; d++) {
+      const want = k === 1 ? hx[((b * T + t) * H + h) * D + d] : 0;
+      expect(got[((((b * T + t) * 3 + k) * H + h) * D + d)]).toBeCloseTo(want, to === 'f16' ? 2 : 6);
+    }
+    [src, fused, view, srcView].forEach((t) => t.dispose());
+  }
+  const a = Tensor.zeros(gpu, [2, 3]), b = Tensor.zeros(gpu, [3, 2]);
+  expect(() => copyInto(a, b)).toThrow(/shapes \[2,3\] and \[3,2\] differ/);
+  expect(() => copyInto(a, a)).toThrow(/must not share storage/);
+  [a, b].forEach((t) => t.dispose());
 });
 
 for (const dtype of dtypes) {

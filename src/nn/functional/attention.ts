@@ -13,7 +13,7 @@ import { type Gpu, type Kernel, type Param, f32, i32 } from '../../gpu/device.js
 import type { Spec } from '../../gpu/specialise.js';
 import { grid1d } from '../../gpu/grid.js';
 import { ShapeError } from '../../errors.js';
-import { floatSpec, mergeSpecs, narrow, viaF32 } from '../../tensor/ops.js';
+import { contiguous, copyInto, floatSpec, mergeSpecs, narrow, viaF32 } from '../../tensor/ops.js';
 import { matmul, tensorCoreConfig } from '../../tensor/matmul.js';
 import { Tensor } from '../../tensor/tensor.js';
 
@@ -540,16 +540,16 @@ export function attentionBackwardTiled(dO: Tensor, q: Tensor, k: Tensor, v: Tens
     gpu.dispatch(DKDV, spec(x, tKV, 'BMQ', inputs), kvBuffers, p, [Math.ceil(x.tk / (tKV.rg * tKV.tm)), x.h, x.b]);
   }
   if (dsT) {
-    // Per sequence: its heads form one batch stride in q/k/dq views of a fused [B, T, 3, H, D] tensor.
-    // On tensor cores where k and dq allow (below a million outputs matmul would take the tiled kernel).
-    // A 64-wide tile for head dims up to 64 (the default tiles are 128 or 256 wide).
-    const onTc = [k, dq].every((t) => layout(t).every((e) => e % 8 === 0));
-    const tile = onTc && x.d <= 64 ? { bm: 64, bn: 64, bk: 32, sgM: 2, sgN: 2, pad: 8, stages: 2 as const, sub: tcKV!.sub, frag: tcKV!.frag } : undefined;
-    for (let b = 0; b < x.b; b++) {
-      const [ds, kb, dqb] = [dsT.slice(0, b * x.h, (b + 1) * x.h), k.select(0, b), dq.select(0, b)];
-      matmul(ds, kb, { transA: true, alpha: s, c: dqb, variant: onTc ? 'subgroup-matrix' : undefined, tile });
-      [ds, kb, dqb].forEach((t) => t.dispose());
-    }
+    // One product over all B*H heads (k made contiguous by matmul where it is a strided view), then
+    // into dq, which may be a view of a fused gradient whose batch dimensions do not collapse.
+    const tile = x.d <= 64 ? { bm: 64, bn: 64, bk: 32, sgM: 2, sgN: 2, pad: 8, stages: 2 as const, sub: tcKV!.sub, frag: tcKV!.frag } : undefined;
+    const kc = k.isContiguous ? k.ref() : contiguous(k);
+    const kAll = kc.reshape([x.b * x.h, x.tk, x.d]);
+    kc.dispose();
+    const product = matmul(dsT, kAll, { transA: true, alpha: s, variant: 'subgroup-matrix', tile });
+    const shaped = product.reshape([x.b, x.h, x.tq, x.d]);
+    copyInto(shaped, dq);
+    [kAll, product, shaped].forEach((t) => t.dispose());
     dsT.dispose();
   } else if (tcQ) {
     gpu.dispatch(matrixKernel('dq', tcQ), matrixSpec(x, 'dq', tcQ, [dq]), qBuffers, p, [Math.ceil(x.tq / (tcQ.nsg * tcQ.frag.m)), x.h, x.b]);
