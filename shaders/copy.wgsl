@@ -36,27 +36,23 @@ fn bf16_bits(x: f32) -> u32 {
   return (u + 0x7fffu + ((u >> 16u) & 1u)) >> 16u;
 }
 
-fn source_index(i: u32) -> u32 {
+// Element offset of flat index i (row-major over p.shape) in a view with this offset and strides.
+fn strided_index(i: u32, offset: u32, strides: array<vec4<u32>, 2>) -> u32 {
   var rem = i;
-  var at = p.offset;
+  var at = offset;
   for (var d = i32(p.rank) - 1; d >= 0; d--) {
     let size = p.shape[d / 4][d % 4];
-    at += (rem % size) * p.strides[d / 4][d % 4];
+    at += (rem % size) * strides[d / 4][d % 4];
     rem /= size;
   }
   return at;
 }
 
+fn source_index(i: u32) -> u32 { return strided_index(i, p.offset, p.strides); }
+
 fn dest_index(i: u32) -> u32 {
 #if OUT_STRIDED
-  var rem = i;
-  var at = p.out_offset;
-  for (var d = i32(p.rank) - 1; d >= 0; d--) {
-    let size = p.shape[d / 4][d % 4];
-    at += (rem % size) * p.out_strides[d / 4][d % 4];
-    rem /= size;
-  }
-  return at;
+  return strided_index(i, p.out_offset, p.out_strides);
 #else
   return i;
 #endif
