@@ -410,7 +410,7 @@ export interface AttentionBackwardOptions {
   /**
    * How dQ is computed on tensor cores: 'product' (the default where Tq is a multiple of 8 and the
    * f16 dS^T [B*H, Tk, Tq] fits one buffer): the dK/dV pass also writes dS^T, and dQ = scale dS K
-   * is one batched product per sequence; 'pass': its own pass, which computes S and dP again.
+   * is one batched product over all heads; 'pass': its own pass, which computes S and dP again.
    */
   dqVia?: 'product' | 'pass';
 }
