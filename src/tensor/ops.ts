@@ -42,27 +42,8 @@ export function cast(x: Tensor, dtype: DType): Tensor {
   }
   if (x.rank > 8) throw new ShapeError(`copy supports rank <= 8, got rank ${x.rank}`);
   const out = Tensor.empty(x.gpu, x.shape, dtype);
-  const n = x.size;
-  const storage = (d: DType) => (d === 'f16' ? 'f16' : d === 'u32' ? 'u32' : d === 'i32' ? 'i32' : 'f32');
-  const spec: Spec = {
-    enable: x.dtype === 'f16' || dtype === 'f16' ? ['f16'] : [],
-    alias: { IN: storage(x.dtype), OUT: storage(dtype) },
-    flags: [...(x.dtype === 'bf16' ? ['IN_BF16'] : []), ...(dtype === 'bf16' ? ['OUT_BF16'] : [])],
-  };
-  const vec4 = copyVec4(x, out);
-  if (vec4) spec.flags!.push('VEC4');
-  const pad = (v: readonly number[]) => [...v, ...Array(8 - v.length).fill(1)];
-  const params: Param[] = [n, x.rank, x.offset, 0, ...pad(x.shape), ...pad(x.strides), ...pad([])];
-  x.gpu.dispatch(COPY, spec, [x.buffer, out.buffer], params, grid1d(Math.ceil(n / (vec4 ? 4 : 2))));
+  copy(x, out, false);
   return out;
-}
-
-/** Whether a copy may move four elements at a time (flag VEC4 in shaders/copy.wgsl). */
-function copyVec4(src: Tensor, dst: Tensor): boolean {
-  const last = src.rank - 1;
-  const aligned = (t: Tensor) => t.offset % 4 === 0 && t.strides[last] === 1 && t.strides.slice(0, last).every((s) => s % 4 === 0);
-  return src.rank > 0 && src.shape[last] % 4 === 0 && src.dtype !== 'bf16' && dst.dtype !== 'bf16' &&
-    ['f32', 'f16'].includes(src.dtype) && aligned(src) && aligned(dst);
 }
 
 /** Copies `src` (any layout) into the view `dst` of the same shape, converting to dst's dtype (f32 or f16). */
@@ -74,16 +55,31 @@ export function copyInto(src: Tensor, dst: Tensor): void {
   if (!['f32', 'f16', 'bf16'].includes(src.dtype)) throw new ShapeError(`copyInto reads f32, f16 or bf16, got ${src.dtype}`);
   if (src.buffer === dst.buffer) throw new ShapeError('copyInto: source and destination must not share storage');
   if (src.rank > 8) throw new ShapeError(`copy supports rank <= 8, got rank ${src.rank}`);
+  copy(src, dst, true);
+}
+
+/** One dispatch of shaders/copy.wgsl: src into dst (a contiguous tensor, or with `strided` any view). */
+function copy(src: Tensor, dst: Tensor, strided: boolean): void {
+  const storage = (d: DType) => (d === 'f16' ? 'f16' : d === 'u32' ? 'u32' : d === 'i32' ? 'i32' : 'f32');
+  const vec4 = copyVec4(src, dst);
   const spec: Spec = {
     enable: src.dtype === 'f16' || dst.dtype === 'f16' ? ['f16'] : [],
-    alias: { IN: src.dtype === 'f16' ? 'f16' : 'f32', OUT: dst.dtype },
-    flags: [...(src.dtype === 'bf16' ? ['IN_BF16'] : []), 'OUT_STRIDED'],
+    alias: { IN: storage(src.dtype), OUT: storage(dst.dtype) },
+    flags: [...(src.dtype === 'bf16' ? ['IN_BF16'] : []), ...(dst.dtype === 'bf16' ? ['OUT_BF16'] : []),
+      ...(strided ? ['OUT_STRIDED'] : []), ...(vec4 ? ['VEC4'] : [])],
   };
-  const vec4 = copyVec4(src, dst);
-  if (vec4) spec.flags!.push('VEC4');
   const pad = (v: readonly number[]) => [...v, ...Array(8 - v.length).fill(1)];
-  const params: Param[] = [src.size, src.rank, src.offset, dst.offset, ...pad(src.shape), ...pad(src.strides), ...pad(dst.strides)];
+  const params: Param[] = [src.size, src.rank, src.offset, strided ? dst.offset : 0, ...pad(src.shape), ...pad(src.strides),
+    ...pad(strided ? dst.strides : [])];
   src.gpu.dispatch(COPY, spec, [src.buffer, dst.buffer], params, grid1d(Math.ceil(src.size / (vec4 ? 4 : 2))));
+}
+
+/** Whether a copy may move four elements at a time (flag VEC4 in shaders/copy.wgsl). */
+function copyVec4(src: Tensor, dst: Tensor): boolean {
+  const last = src.rank - 1;
+  const aligned = (t: Tensor) => t.offset % 4 === 0 && t.strides[last] === 1 && t.strides.slice(0, last).every((s) => s % 4 === 0);
+  return src.rank > 0 && src.shape[last] % 4 === 0 && src.dtype !== 'bf16' && dst.dtype !== 'bf16' &&
+    ['f32', 'f16'].includes(src.dtype) && aligned(src) && aligned(dst);
 }
 
 /**
