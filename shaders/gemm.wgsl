@@ -24,7 +24,7 @@
 //         four at a time: N, their offsets, leading dimensions and batch strides multiples of 4).
 
 struct Params {
-  m: u32, n: u32, k: u32, _pad0: u32,
+  m: u32, n: u32, k: u32, lower_a: u32,   // lower_a: see k_end()
   lda: u32, ldb: u32, ldc: u32, ldr: u32,
   off_a: u32, off_b: u32, off_c: u32, off_r: u32,
   bsa: u32, bsb: u32, bsc: u32, bsr: u32,
@@ -261,6 +261,13 @@ fn epilogue(z: u32, m: u32, n: u32, acc: EV) {
   c[at] = ET(v);
 }
 
+// With p.lower_a set, op(A) is zero above its diagonal (the host's lowerTriangularA): a tile of
+// rows m0 .. m0+BM-1 stops at column m0+BM (a multiple of BK), and reads nothing past it.
+fn k_end(m0: u32) -> u32 {
+  if (p.lower_a != 0u) { return min(p.k, m0 + BM); }
+  return p.k;
+}
+
 // Workgroups run roughly in launch order; walking tiles in bands of GROUP_M tile-rows, column by
 // column, keeps the B panels that neighbouring workgroups share in L2 (large products lose half
 // their speed without it). Returns (tile column, tile row) for this workgroup.
@@ -287,7 +294,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   let ty = lid.y;
 
   var acc: array<vec4<f32>, TM * TN / 4u>;
-  let steps = (p.k + BK - 1u) / BK;
+  let steps = (k_end(m0) + BK - 1u) / BK;
   fetch_a(tid, base_a, m0, 0u);
   fetch_b(tid, base_b, 0u, n0);
   stash_a(tid, 0u);

@@ -95,7 +95,7 @@ export function generateMain(t: SubgroupMatrixTile): string {
     'let base_a = p.off_a + z * p.bsa;',
     'let base_b = p.off_b + z * p.bsb;',
     ...accs.map(([i, j]) => `var acc_${i}_${j} = ${result}();`),
-    'let steps = (p.k + BK - 1u) / BK;',
+    'let steps = (k_end(m0) + BK - 1u) / BK;',
     'fetch_a(tid, base_a, m0, 0u);',
     'fetch_b(tid, base_b, 0u, n0);',
     'stash_a(tid, 0u);',

@@ -21,7 +21,7 @@
 //   flags TRANS_A, TRANS_B, BETA, BIAS, GELU, RESIDUAL, VEC_EPI.
 
 struct Params {
-  m: u32, n: u32, k: u32, _pad0: u32,
+  m: u32, n: u32, k: u32, lower_a: u32,   // lower_a: see k_end()
   lda: u32, ldb: u32, ldc: u32, ldr: u32,
   off_a: u32, off_b: u32, off_c: u32, off_r: u32,
   bsa: u32, bsb: u32, bsc: u32, bsr: u32,
@@ -206,6 +206,13 @@ fn write_fragment(z: u32, sg: u32, lane: u32, m0: u32, n0: u32) {
   }
 }
 #endif
+
+// With p.lower_a set, op(A) is zero above its diagonal (the host's lowerTriangularA): a tile of
+// rows m0 .. m0+BM-1 stops at column m0+BM (a multiple of BK), and reads nothing past it.
+fn k_end(m0: u32) -> u32 {
+  if (p.lower_a != 0u) { return min(p.k, m0 + BM); }
+  return p.k;
+}
 
 // Workgroups run roughly in launch order; walking tiles in bands of GROUP_M tile-rows, column by
 // column, keeps the B panels that neighbouring workgroups share in L2 (large products lose half

@@ -42,6 +42,12 @@ export interface MatmulOptions {
   residual?: Tensor;
   /** Output dtype; default A's dtype. */
   outDtype?: DType;
+  /**
+   * op(A) is zero above its diagonal (A[i][k] = 0 for k > i), as a causal mask leaves attention's
+   * dS: each tile of rows stops at the column after its last row, which skips half of a square
+   * product's work, and reads no entry past that column (those need not hold anything).
+   */
+  lowerTriangularA?: boolean;
   /** Forces a kernel (tests, benchmarks); by default it is chosen from caps and shape. */
   variant?: GemmVariant;
   /** Forces a tile for the forced variant (benchmark sweeps). */
@@ -259,7 +265,7 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
     // (offset, leading dim, batch stride) of C, the residual and the bias, for the vectorised epilogues.
     const epilogueLayouts = [[opts.c?.offset ?? 0, outLayout.ld, outLayout.batchStride],
       ...(res ? [[res.offset, resLayout!.ld, res.rank > 2 ? resLayout!.batchStride : 0]] : []), [opts.bias?.offset ?? 0, 0, 0]];
-    let kernel: Kernel, spec: Spec, tile: { bm: number; bn: number };
+    let kernel: Kernel, spec: Spec, tile: { bm: number; bn: number; bk: number };
     if (variant === 'subgroup-matrix') {
       const t = (opts.tile as SubgroupMatrixTile | undefined) ?? defaultSubgroupMatrixTile(gpu, problem);
       const why = !t ? 'this adapter has no f16 subgroup-matrix support' : subgroupMatrixProblem(gpu, problem, t);
@@ -291,9 +297,13 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
       };
     }
 
+    // A tile that stops at its last row must end on a step of its K loop (see k_end in the kernels).
+    if (opts.lowerTriangularA && tile.bm % tile.bk) {
+      throw new ShapeError(`matmul: lowerTriangularA needs a tile whose bm is a multiple of its bk, got ${JSON.stringify(tile)}`);
+    }
     const out = opts.c ?? Tensor.empty(gpu, outShape, outDtype);
     const params: Param[] = [
-      M, N, K, 0,
+      M, N, K, opts.lowerTriangularA ? 1 : 0,
       problem.la.ld, problem.lb.ld, outLayout.ld, resLayout?.ld ?? 0,
       A.t.offset, B.t.offset, out.offset, res?.offset ?? 0,
       problem.la.batchStride, problem.lb.batchStride, outLayout.batchStride, res && res.rank > 2 ? resLayout!.batchStride : 0,
@@ -320,7 +330,7 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
  * almost empty (100 TFLOP/s); in 8, 146 TFLOP/s, the f16 training step 156.5 -> 148.9 ms.
  */
 function splitKFactor(a: Tensor, b: Tensor, M: number, N: number, K: number, batch: number, o: MatmulOptions): number {
-  const plain = batch === 1 && a.rank === 2 && b.rank === 2 && !o.c && !o.beta && !o.bias && !o.activation && !o.residual &&
+  const plain = batch === 1 && a.rank === 2 && b.rank === 2 && !o.c && !o.beta && !o.bias && !o.activation && !o.residual && !o.lowerTriangularA &&
     a.isContiguous && b.isContiguous;
   if (!plain || M * N >= 1 << 22 || K < 8192 || K < 4 * Math.max(M, N)) return 1;
   return [16, 8, 4, 2].find((s) => K % s === 0 && K / s >= 1024 && M * N * s <= 1 << 25) ?? 1;

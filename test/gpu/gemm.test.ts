@@ -1,6 +1,7 @@
 import { testGpu, randn, maxRelErr } from '../helpers/gpu.js';
 import { Tensor } from '../../src/tensor/tensor.js';
-import { matmul, availableVariants, type MatmulOptions } from '../../src/tensor/matmul.js';
+import { matmul, availableVariants, tensorCoreConfig, type MatmulOptions } from '../../src/tensor/matmul.js';
+import type { SubgroupMatrixTile } from '../../shaders/gemm_subgroup_matrix.gen.js';
 import { cast } from '../../src/tensor/ops.js';
 import { OutOfMemoryError, ShapeError } from '../../src/errors.js';
 import { fromBf16Bits, fromF16Bits, toBf16Bits, toF16Bits, type DType } from '../../src/tensor/dtype.js';
@@ -81,6 +82,52 @@ for (const dtype of dtypes) {
   test(`batched, with B, A or neither shared across the batch (${dtype})`, async () => {
     for (const share of [{}, { shareB: true }, { shareA: true }]) await expectProduct({ m: 19, n: 23, k: 29, batch: 3, ...share }, dtype, {}, 5);
     await expectProduct({ m: 19, n: 23, k: 29, batch: 3, shareB: true, transB: true }, dtype, {}, 6);
+  });
+}
+
+/**
+ * A lower-triangular op(A) (m x k) for tiles of `bm` rows: zero above the diagonal up to the column
+ * after each tile's last row, NaN past it (lowerTriangularA must never read there), as stored
+ * (k x m when transposed); and the f64 product with B.
+ */
+function lowerTriangularCase(m: number, n: number, k: number, bm: number, transA: boolean, dtype: DType, seed: number) {
+  const base = held(randn(m * k, seed), dtype), bv = held(randn(k * n, seed + 1), dtype);
+  const av = new Float64Array(m * k);
+  const want = new Float64Array(m * n);
+  for (let i = 0; i < m; i++) {
+    const end = Math.min(k, (Math.floor(i / bm) + 1) * bm);
+    for (let q = 0; q < k; q++) {
+      const x = q <= i ? base[i * k + q] : q < end ? 0 : NaN;
+      av[transA ? q * m + i : i * k + q] = x;
+      if (q <= i) for (let j = 0; j < n; j++) want[i * n + j] += x * bv[q * n + j];
+    }
+  }
+  const a = Tensor.from(gpu, av, transA ? [k, m] : [m, k], dtype), b = Tensor.from(gpu, bv, [k, n], dtype);
+  return { a, b, want };
+}
+
+for (const dtype of dtypes) {
+  test(`lower-triangular A: each tile stops at its last row and reads nothing past it (${dtype})`, async () => {
+    const tile = { bm: 64, bn: 64, bk: 16, tm: 4, tn: 4 };
+    for (const [m, n, k, transA] of [[150, 37, 170, false], [150, 37, 170, true], [70, 20, 40, false]] as const) {
+      const { a, b, want } = lowerTriangularCase(m, n, k, tile.bm, transA, dtype, m + k);
+      const c = matmul(a, b, { transA, lowerTriangularA: true, variant: 'tiled', tile, outDtype: 'f32' });
+      expect(maxRelErr(await c.toArray(), want, 0.3), JSON.stringify({ m, n, k, transA })).toBeLessThan(tol[dtype]);
+      [a, b, c].forEach((t) => t.dispose());
+    }
+  });
+}
+
+const tensorCore = tensorCoreConfig(gpu);
+if (tensorCore) {
+  test('lower-triangular A on tensor cores (the tile of attention\'s dQ product), plain and transposed', async () => {
+    const tile: SubgroupMatrixTile = { bm: 64, bn: 64, bk: 32, sgM: 2, sgN: 2, pad: 8, stages: 2, sub: gpu.caps.subgroupMinSize, frag: tensorCore };
+    for (const [m, n, k, transA] of [[136, 72, 168, false], [136, 72, 168, true]] as const) {
+      const { a, b, want } = lowerTriangularCase(m, n, k, tile.bm, transA, 'f16', m + k);
+      const c = matmul(a, b, { transA, lowerTriangularA: true, variant: 'subgroup-matrix', tile, outDtype: 'f32' });
+      expect(maxRelErr(await c.toArray(), want, 0.3), JSON.stringify({ m, n, k, transA })).toBeLessThan(1e-4);
+      [a, b, c].forEach((t) => t.dispose());
+    }
   });
 }
 

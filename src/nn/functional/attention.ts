@@ -530,8 +530,16 @@ export function attentionBackwardTiled(dO: Tensor, q: Tensor, k: Tensor, v: Tens
   // dS^T from the dK/dV pass, for dQ as a product (see opts.dqVia); zero where no tile is visited.
   const dsBytes = x.b * x.h * x.tk * x.tq * 2;
   const dsFits = dsBytes <= Math.min(gpu.caps.limits.maxStorageBufferBindingSize, gpu.caps.limits.maxBufferSize);
-  const dsT = tcKV && tcQ && (opts.dqVia ?? 'product') === 'product' && x.tq % 8 === 0 && dsFits
-    ? Tensor.zeros(gpu, [x.b * x.h, x.tk, x.tq], 'f16') : null;
+  const viaProduct = tcKV && tcQ && (opts.dqVia ?? 'product') === 'product' && x.tq % 8 === 0 && dsFits;
+  const productTile = viaProduct && tcKV && x.d <= 64
+    ? { bm: 64, bn: 64, bk: 32, sgM: 2, sgN: 2, pad: 8, stages: 2 as const, sub: tcKV.sub, frag: tcKV.frag } : undefined;
+  // Under a plain causal mask (query i sees keys j <= i) dS is lower triangular, and the dK/dV pass
+  // visits, for each of its key tiles, every query from the tile's first key on: so a product tile of
+  // queries whose rows divide that key tile only reads entries the pass wrote (masked ones as zeros)
+  // when it stops at its last row. Then half the product is skipped and dS^T needs no clearing.
+  const triangular = !!productTile && !!tcKV && mask.causal && mask.batch === null && mask.segmentLengths === null &&
+    (mask.causalOffset ?? x.tk - x.tq) === 0 && (tcKV.nsg * tcKV.frag.m) % productTile.bm === 0;
+  const dsT = viaProduct ? (triangular ? Tensor.empty : Tensor.zeros)(gpu, [x.b * x.h, x.tk, x.tq], 'f16') : null;
   if (tcKV) {
     const sp = matrixSpec(x, 'dkdv', tcKV, [dk, dv]);
     if (dsT) sp.flags!.push('DS_OUT');
@@ -542,11 +550,10 @@ export function attentionBackwardTiled(dO: Tensor, q: Tensor, k: Tensor, v: Tens
   if (dsT) {
     // One product over all B*H heads (k made contiguous by matmul where it is a strided view), then
     // into dq, which may be a view of a fused gradient whose batch dimensions do not collapse.
-    const tile = x.d <= 64 ? { bm: 64, bn: 64, bk: 32, sgM: 2, sgN: 2, pad: 8, stages: 2 as const, sub: tcKV!.sub, frag: tcKV!.frag } : undefined;
     const kc = k.isContiguous ? k.ref() : contiguous(k);
     const kAll = kc.reshape([x.b * x.h, x.tk, x.d]);
     kc.dispose();
-    const product = matmul(dsT, kAll, { transA: true, alpha: s, variant: 'subgroup-matrix', tile });
+    const product = matmul(dsT, kAll, { transA: true, alpha: s, variant: 'subgroup-matrix', tile: productTile, lowerTriangularA: triangular });
     const shaped = product.reshape([x.b, x.h, x.tq, x.d]);
     copyInto(shaped, dq);
     [kAll, product, shaped].forEach((t) => t.dispose());
