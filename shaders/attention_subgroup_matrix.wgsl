@@ -52,8 +52,9 @@ alias OT = T;
 @group(0) @binding(7) var<storage, read> mask_words: array<u32>;
 #endif
 #if DS_OUT
-// dS^T [B*H, Tk, Tq] (f16, zeroed by the host; Tq a multiple of 4): dQ = scale * dS K is then one
-// batched product instead of the dQ pass, which would compute S and dP again.
+// dS^T [B*H, Tk, Tq] (f16; Tq a multiple of 4; zeroed by the host unless the mask is plain causal, see
+// attentionBackward): dQ = scale * dS K is then one batched product instead of the dQ pass, which
+// would compute S and dP again.
 @group(0) @binding(8) var<storage, read_write> ds_out: array<vec4<f16>>;
 #endif
 #if DQ
