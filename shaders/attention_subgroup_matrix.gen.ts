@@ -47,7 +47,7 @@ export function attentionTileProblem(t: AttentionMatrixTile): string | null {
   if (t.d % fk || t.d % fn || t.d % lpr || t.d % 4) return `head dim ${t.d} is not a multiple of the fragment's ${fk} and ${fn} columns`;
   if (t.stream % fk || t.stream % fn || t.stream % lpr) return `streamed tile ${t.stream} is not a multiple of the fragment's ${fk} and ${fn} columns`;
   if (t.nsg * fm > 2 * t.stream) return `${t.nsg * fm} owned rows do not fit the staging tiles of 2 x ${t.stream} rows`;
-  if ((2 * t.stream * (t.d / 4)) % (t.nsg * t.sub)) return `the two ${t.stream}-row tiles do not split into vec4 loads over ${t.nsg * t.sub} invocations`;
+  if ((t.stream * (t.d / 4)) % (t.nsg * t.sub)) return `a ${t.stream}-row tile does not split into vec4 loads over ${t.nsg * t.sub} invocations`;
   return null;
 }
 

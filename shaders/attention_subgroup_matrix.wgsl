@@ -95,6 +95,11 @@ var<workgroup> stat_sh: array<vec2<f32>, STREAM>;
 // Held as u32 pairs: arrays of f16 vectors in private memory lost their first component on the H100
 // once the array grew past registers (16 vec4<f16>: every fourth column of the staged tile read 0).
 var<private> pre: array<vec2<u32>, PRE>;
+// Bit i: vec4 i of `pre` lies inside its input (stash() writes zeros for the others, which were read
+// from element 0). Every load is unconditional, straight into its register: a load guarded by an
+// `if` ended in a merge with the zero value that the compiler placed right after the load, so each
+// tile waited there for global memory (on the H100 the forward pass took twice as long).
+var<private> pre_inside: array<u32, (PRE + 31u) / 32u>;
 
 const Q_IN = 0u;
 const K_IN = 1u;
@@ -127,29 +132,29 @@ fn stage(which: u32, l: vec4<u32>, b: u32, h: u32, row0: u32, limit: u32, rows: 
 
 /**
  * Fetches rows row0 .. row0+STREAM-1 of two inputs (zero from `limit` on) into registers, for
- * stash() to put in the two halves of tiles_sh once the current tile is no longer read.
+ * stash() to put in the two halves of tiles_sh once the current tile is no longer read. The first
+ * PRE / 2 vec4s of each invocation are the first input's (STREAM * D4 is a multiple of THREADS).
  */
 fn fetch(first: u32, lf: vec4<u32>, second: u32, ls: vec4<u32>, b: u32, h: u32, row0: u32, limit: u32, tid: u32) {
-  for (var i = 0u; i < PRE; i++) {
-    let e = tid + i * THREADS;
-    let r = (e % (STREAM * D4)) / D4;
-    var x = vec4<f16>();
-    if (row0 + r < limit) {
-      if (e < STREAM * D4) {
-        x = fetch4(first, row_at(lf, b, h, row0 + r) / 4u + e % D4);
-      } else {
-        x = fetch4(second, row_at(ls, b, h, row0 + r) / 4u + e % D4);
-      }
-    }
-    pre[i] = bitcast<vec2<u32>>(x);
-  }
+  for (var w = 0u; w < (PRE + 31u) / 32u; w++) { pre_inside[w] = 0u; }
+  for (var i = 0u; i < PRE / 2u; i++) { fetch_one(i, first, lf, b, h, row0, limit, tid); }
+  for (var i = PRE / 2u; i < PRE; i++) { fetch_one(i, second, ls, b, h, row0, limit, tid); }
+}
+
+fn fetch_one(i: u32, which: u32, l: vec4<u32>, b: u32, h: u32, row0: u32, limit: u32, tid: u32) {
+  let e = tid + i * THREADS;
+  let r = (e % (STREAM * D4)) / D4;
+  let inside = row0 + r < limit;
+  pre_inside[i / 32u] |= select(0u, 1u << (i % 32u), inside);
+  pre[i] = bitcast<vec2<u32>>(fetch4(which, select(0u, row_at(l, b, h, row0 + r) / 4u + e % D4, inside)));
 }
 
 fn stash(tid: u32) {
   for (var i = 0u; i < PRE; i++) {
     let e = tid + i * THREADS;
     let at = (e / (STREAM * D4)) * STREAM * DS + ((e % (STREAM * D4)) / D4) * DS + (e % D4) * 4u;
-    let x = bitcast<vec4<f16>>(pre[i]);
+    let inside = (pre_inside[i / 32u] & (1u << (i % 32u))) != 0u;
+    let x = bitcast<vec4<f16>>(select(vec2<u32>(0u), pre[i], inside));
     tiles_sh[at] = x.x;
     tiles_sh[at + 1u] = x.y;
     tiles_sh[at + 2u] = x.z;

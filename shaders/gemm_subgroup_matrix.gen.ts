@@ -47,6 +47,7 @@ export function tileProblem(t: SubgroupMatrixTile): string | null {
     return `the ${t.bm}x${t.bk} and ${t.bk}x${t.bn} tiles do not split into 8-half loads over ${threads} invocations`;
   }
   if (t.bm % 8 || t.bn % 8 || t.bk % 8 || t.pad % 8) return 'bm, bn, bk and pad must be multiples of 8';
+  if (Math.max(t.bm, t.bn) * t.bk > 32 * 8 * threads) return `more than 32 8-half loads per invocation (bits of inside_a/inside_b)`;
   return null;
 }
 

@@ -81,38 +81,48 @@ const LA = BM * BK / (8u * THREADS);  // 8-half chunks each invocation stages pe
 const LB = BN * BK / (8u * THREADS);
 var<private> ra: array<vec4<u32>, LA>;
 var<private> rb: array<vec4<u32>, LB>;
+// Bit i: chunk i of the fetch lies inside the matrix; the others were read from element 0 and are
+// staged as zeros. Every load is unconditional, straight into its register: a load guarded by an
+// `if` ended in a merge of the loaded and the zero value, which the compiler placed right after the
+// load, so each step waited there for global memory instead of multiplying meanwhile.
+var<private> inside_a: u32;
+var<private> inside_b: u32;
 
 fn fetch_a(tid: u32, base: u32, m0: u32, k0: u32) {
+  inside_a = 0u;
   for (var i = 0u; i < LA; i++) {
     let v = tid + i * THREADS;
-    var x = vec4<u32>(0u);
 #if TRANS_A
     let k = k0 + v / (BM / 8u);
     let m = m0 + (v % (BM / 8u)) * 8u;
-    if (k < p.k && m < p.m) { x = a[(base + k * p.lda + m) >> 3u]; }
+    let at = base + k * p.lda + m;
 #else
     let m = m0 + v / (BK / 8u);
     let k = k0 + (v % (BK / 8u)) * 8u;
-    if (m < p.m && k < p.k) { x = a[(base + m * p.lda + k) >> 3u]; }
+    let at = base + m * p.lda + k;
 #endif
-    ra[i] = x;
+    let inside = m < p.m && k < p.k;
+    inside_a |= select(0u, 1u << i, inside);
+    ra[i] = a[select(0u, at >> 3u, inside)];
   }
 }
 
 fn fetch_b(tid: u32, base: u32, k0: u32, n0: u32) {
+  inside_b = 0u;
   for (var i = 0u; i < LB; i++) {
     let v = tid + i * THREADS;
-    var x = vec4<u32>(0u);
 #if TRANS_B
     let n = n0 + v / (BK / 8u);
     let k = k0 + (v % (BK / 8u)) * 8u;
-    if (n < p.n && k < p.k) { x = b[(base + n * p.ldb + k) >> 3u]; }
+    let at = base + n * p.ldb + k;
 #else
     let k = k0 + v / (BN / 8u);
     let n = n0 + (v % (BN / 8u)) * 8u;
-    if (k < p.k && n < p.n) { x = b[(base + k * p.ldb + n) >> 3u]; }
+    let at = base + k * p.ldb + n;
 #endif
-    rb[i] = x;
+    let inside = n < p.n && k < p.k;
+    inside_b |= select(0u, 1u << i, inside);
+    rb[i] = b[select(0u, at >> 3u, inside)];
   }
 }
 
@@ -124,8 +134,9 @@ fn stash_a(tid: u32, stage: u32) {
 #else
     let o = a_frag(stage, v / (BK / 8u), (v % (BK / 8u)) * 8u);
 #endif
+    let x = select(vec4<u32>(0u), ra[i], (inside_a & (1u << i)) != 0u);
     for (var j = 0u; j < 4u; j++) {
-      let h = bitcast<vec2<f16>>(ra[i][j]);
+      let h = bitcast<vec2<f16>>(x[j]);
       As[o + 2u * j] = h.x;
       As[o + 2u * j + 1u] = h.y;
     }
@@ -140,8 +151,9 @@ fn stash_b(tid: u32, stage: u32) {
 #else
     let o = b_frag(stage, v / (BN / 8u), (v % (BN / 8u)) * 8u);
 #endif
+    let x = select(vec4<u32>(0u), rb[i], (inside_b & (1u << i)) != 0u);
     for (var j = 0u; j < 4u; j++) {
-      let h = bitcast<vec2<f16>>(rb[i][j]);
+      let h = bitcast<vec2<f16>>(x[j]);
       Bs[o + 2u * j] = h.x;
       Bs[o + 2u * j + 1u] = h.y;
     }
