@@ -59,18 +59,18 @@ export interface MatmulOptions {
 const TILED_LARGE: TiledTile = { bm: 128, bn: 128, bk: 8, tm: 8, tn: 8 };
 const TILED_MEDIUM: TiledTile = { bm: 64, bn: 128, bk: 16, tm: 4, tn: 8 };
 const TILED_SMALL: TiledTile = { bm: 64, bn: 64, bk: 16, tm: 4, tn: 4 };
-// Tensor-core tiles: on an H100 (robustness off), 128x256x32 single-stage with 2x8 subgroups of
-// 64x32 outputs each. The same tile with 2x4 subgroups of 64x64 (the default until this was
-// measured) needed all 255 registers of each invocation (the SASS in NVIDIA's shader cache), so one
-// workgroup of 8 subgroups filled a multiprocessor; with half the accumulators per subgroup twice as
-// many run. `bench gemm --shapes`, same run: 4096^3 184 against 165 TFLOP/s, GPT-2's 16384x3072x768
-// 169 against 157, 16384x768x3072 (B transposed) 164 against 151. 128x128x32 double-buffered with
-// 2x4 subgroups keeps more workgroups busy on smaller products (4096^3: 138 against 111 with 2x2).
-// Each has a fallback with half the invocations, for adapters that allow only 256 per workgroup.
+// Tensor-core tiles: on an H100 (robustness off), 256x128x32 single-stage with 4x2 subgroups of
+// 64x64 outputs each. It needs all 255 registers of an invocation (SASS in NVIDIA's shader cache),
+// so one workgroup of 8 subgroups fills a multiprocessor; that cost little once the staging loads
+// stopped stalling each step (see gemm_subgroup_matrix.wgsl). `bench gemm --shapes`, one run, on
+// GPT-2's products: 179-227 TFLOP/s against 147-223 for 128x256x32 with 2x8 subgroups of 64x32
+// (the default before, 128 registers, 16 subgroups per multiprocessor), 4096^3 233 against 230.
+// 128x128x32 double-buffered with 2x4 subgroups keeps more workgroups busy on smaller products.
+// The 2x8 tile and 2x2 subgroups are the fallbacks for adapters with other workgroup limits.
 // Sweeps vary between processes: compare tiles within one run.
 type TileShape = Omit<SubgroupMatrixTile, 'sub' | 'frag'>;
 const SUBGROUP_MATRIX_LARGE: TileShape[] = [
-  { bm: 128, bn: 256, bk: 32, sgM: 2, sgN: 8, pad: 8, stages: 1 }, { bm: 128, bn: 256, bk: 32, sgM: 2, sgN: 4, pad: 8, stages: 1 },
+  { bm: 256, bn: 128, bk: 32, sgM: 4, sgN: 2, pad: 8, stages: 1 }, { bm: 128, bn: 256, bk: 32, sgM: 2, sgN: 8, pad: 8, stages: 1 },
 ];
 // Very wide products with B transposed (GPT-2's LM head, 16384x50304x768 with B = the token
 // embedding) ran faster as 256x128 with 4x4 subgroups: 172 against 156 TFLOP/s, two runs.
