@@ -51,7 +51,7 @@ export async function run(args: string[]): Promise<void> {
         if (i >= 2) await gpu.sync();   // past the first three, the clock counts finished steps
       }
       // Timed: `steps` steps, or more to fill about three seconds, judged from one step run alone
-      // (on the H100, GPT-2 f16 over 10 steps, about one second, ranged 102-115 ms per step
+      // (on the H100, GPT-2 f16 over 10 steps, about one second, ranged 105-116 ms per step
       // between runs of one build; over 30, 102-103).
       const p0 = performance.now();
       trainer.step().loss.dispose();
