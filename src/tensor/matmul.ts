@@ -64,7 +64,9 @@ const TILED_SMALL: TiledTile = { bm: 64, bn: 64, bk: 16, tm: 4, tn: 4 };
 // so one workgroup of 8 subgroups fills a multiprocessor; that cost little once the staging loads
 // stopped stalling each step (see gemm_subgroup_matrix.wgsl). `bench gemm --shapes`, one run, on
 // GPT-2's products: 179-227 TFLOP/s against 147-223 for 128x256x32 with 2x8 subgroups of 64x32
-// (the default before, 128 registers, 16 subgroups per multiprocessor), 4096^3 233 against 230.
+// (the default before, 128 registers, 16 subgroups per multiprocessor), 4096^3 233 against 230; on
+// GPT-2's LM head (16384x50304x768, B transposed) 195 against 179 for 256x128 with 4x4 subgroups,
+// which had been chosen for such very wide products.
 // 128x128x32 double-buffered with 2x4 subgroups keeps more workgroups busy on smaller products.
 // The 2x8 tile and 2x2 subgroups are the fallbacks for adapters with other workgroup limits.
 // Sweeps vary between processes: compare tiles within one run.
@@ -72,9 +74,6 @@ type TileShape = Omit<SubgroupMatrixTile, 'sub' | 'frag'>;
 const SUBGROUP_MATRIX_LARGE: TileShape[] = [
   { bm: 256, bn: 128, bk: 32, sgM: 4, sgN: 2, pad: 8, stages: 1 }, { bm: 128, bn: 256, bk: 32, sgM: 2, sgN: 8, pad: 8, stages: 1 },
 ];
-// Very wide products with B transposed (GPT-2's LM head, 16384x50304x768 with B = the token
-// embedding) ran faster as 256x128 with 4x4 subgroups: 172 against 156 TFLOP/s, two runs.
-const SUBGROUP_MATRIX_WIDE_BT: TileShape = { bm: 256, bn: 128, bk: 32, sgM: 4, sgN: 4, pad: 8, stages: 1 };
 const SUBGROUP_MATRIX_SMALL: TileShape[] = [
   { bm: 128, bn: 128, bk: 32, sgM: 2, sgN: 4, pad: 8, stages: 2 }, { bm: 128, bn: 128, bk: 32, sgM: 2, sgN: 2, pad: 8, stages: 2 },
 ];
@@ -138,12 +137,11 @@ export function tensorCoreConfig(gpu: Gpu): { m: number; n: number; k: number } 
 }
 
 /** The default tensor-core tile for this adapter (and product shape), or null without tensor cores. */
-export function defaultSubgroupMatrixTile(gpu: Gpu, shape?: { m: number; n: number; batch: number; transB?: boolean }): SubgroupMatrixTile | null {
+export function defaultSubgroupMatrixTile(gpu: Gpu, shape?: { m: number; n: number; batch: number }): SubgroupMatrixTile | null {
   const frag = tensorCoreConfig(gpu);
   if (!frag) return null;
   const workgroups = (t: TileShape) => (shape ? Math.ceil(shape.m / t.bm) * Math.ceil(shape.n / t.bn) * shape.batch : 0);
-  const large = shape?.transB && shape.n >= 16384 ? [SUBGROUP_MATRIX_WIDE_BT, ...SUBGROUP_MATRIX_LARGE] : SUBGROUP_MATRIX_LARGE;
-  const shapes = workgroups(SUBGROUP_MATRIX_LARGE[0]) >= 120 ? [...large, ...SUBGROUP_MATRIX_SMALL] : SUBGROUP_MATRIX_SMALL;
+  const shapes = workgroups(SUBGROUP_MATRIX_LARGE[0]) >= 120 ? [...SUBGROUP_MATRIX_LARGE, ...SUBGROUP_MATRIX_SMALL] : SUBGROUP_MATRIX_SMALL;
   return shapes.map((t): SubgroupMatrixTile => ({ ...t, sub: gpu.caps.subgroupMinSize, frag }))
     .find((t) => tileProblem(t) === null && fitsAdapter(gpu, t)) ?? null;
 }

@@ -90,7 +90,7 @@ if (tensorCoreConfig(gpu)) {
   test('tensor-core GEMM matches the f64 reference on ragged shapes and transposes', async () => {
     const [m, n, k] = [136, 72, 264];
     const h = (x: Float64Array) => x.map((v) => fromF16Bits(toF16Bits(v)));
-    // The default tile, and the one chosen for very wide products with B transposed.
+    // The default tile (4x2 subgroups of 64x64), and 4x4 subgroups of 64x32 on the same workgroup tile.
     const wide: SubgroupMatrixTile = { bm: 256, bn: 128, bk: 32, sgM: 4, sgN: 4, pad: 8, stages: 1, sub: gpu.caps.subgroupMinSize, frag: tensorCoreConfig(gpu)! };
     for (const [transA, transB, t] of [[false, false, undefined], [true, true, undefined], [false, true, wide], [true, false, wide]] as const) {
       const av = h(randn(m * k, 1)), bv = h(randn(k * n, 2));
