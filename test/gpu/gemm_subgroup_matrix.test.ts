@@ -4,9 +4,9 @@
 import { testGpu, randn, maxRelErr } from '../helpers/gpu.js';
 import template from '../../shaders/gemm_subgroup_matrix.wgsl';
 import {
-  type SubgroupMatrixTile, generateMain, subgroupMatrixSource, tileConsts, tileProblem, tileWorkgroupBytes,
+  type SubgroupMatrixTile, generateMain, subgroupMatrixSource, tileConsts, tileName, tileProblem, tileWorkgroupBytes,
 } from '../../shaders/gemm_subgroup_matrix.gen.js';
-import { matmul, tensorCoreConfig } from '../../src/tensor/matmul.js';
+import { defaultSubgroupMatrixTile, matmul, tensorCoreConfig } from '../../src/tensor/matmul.js';
 import { Tensor } from '../../src/tensor/tensor.js';
 import { fromF16Bits, toF16Bits } from '../../src/tensor/dtype.js';
 
@@ -90,9 +90,12 @@ if (tensorCoreConfig(gpu)) {
   test('tensor-core GEMM matches the f64 reference on ragged shapes and transposes', async () => {
     const [m, n, k] = [136, 72, 264];
     const h = (x: Float64Array) => x.map((v) => fromF16Bits(toF16Bits(v)));
-    // The default tile (4x2 subgroups of 64x64), and 4x4 subgroups of 64x32 on the same workgroup tile.
-    const wide: SubgroupMatrixTile = { bm: 256, bn: 128, bk: 32, sgM: 4, sgN: 4, pad: 8, stages: 1, sub: gpu.caps.subgroupMinSize, frag: tensorCoreConfig(gpu)! };
-    for (const [transA, transB, t] of [[false, false, undefined], [true, true, undefined], [false, true, wide], [true, false, wide]] as const) {
+    // The default for this small product (undefined), the default for large ones (M and N partial
+    // tiles here), its fallback with 2x8 subgroups, and 4x4 subgroups on the large workgroup tile.
+    const large = defaultSubgroupMatrixTile(gpu, { m: 1 << 14, n: 1 << 14, batch: 1 })!;
+    const tiles: (SubgroupMatrixTile | undefined)[] = [undefined, large, { ...large, bm: 128, bn: 256, sgM: 2, sgN: 8 }, { ...large, sgM: 4, sgN: 4 }];
+    const layouts = [[false, false], [true, true], [false, true], [true, false]] as const;
+    for (const t of tiles) for (const [transA, transB] of layouts) {
       const av = h(randn(m * k, 1)), bv = h(randn(k * n, 2));
       const a = Tensor.from(gpu, av, transA ? [k, m] : [m, k], 'f16'), b = Tensor.from(gpu, bv, transB ? [n, k] : [k, n], 'f16');
       const c = matmul(a, b, { transA, transB, variant: 'subgroup-matrix', outDtype: 'f32', tile: t });
@@ -100,7 +103,7 @@ if (tensorCoreConfig(gpu)) {
       for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) for (let q = 0; q < k; q++) {
         want[i * n + j] += av[transA ? q * m + i : i * k + q] * bv[transB ? j * k + q : q * n + j];
       }
-      expect(maxRelErr(await c.toArray(), want, 0.3)).toBeLessThan(1e-4);
+      expect(maxRelErr(await c.toArray(), want, 0.3), JSON.stringify({ tile: t && tileName(t), transA, transB })).toBeLessThan(1e-4);
       [a, b, c].forEach((t) => t.dispose());
     }
   });
